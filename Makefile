@@ -1,0 +1,66 @@
+# VeriSkill: `make run` sets everything up and serves http://127.0.0.1:5000; `make test` runs the suite.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PORT   ?= 5000
+HOST   ?= 127.0.0.1
+BIN    := $(VENV)/bin
+export FLASK_APP := wsgi
+
+PO_FILES := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+.PHONY: run serve setup test lint format messages screenshots clean
+
+run: setup
+	$(BIN)/flask db upgrade
+	$(BIN)/flask catalog load
+	$(BIN)/flask demo seed
+	$(MAKE) --no-print-directory serve
+
+serve:
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 --threads 8 \
+		--access-logfile - --error-logfile - wsgi:app
+
+setup: $(VENV)/.runtime $(MO_FILES)
+
+test: $(VENV)/.dev $(MO_FILES)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Pull new strings out of the code and templates into the catalogues; translate, then commit.
+messages: $(VENV)/.dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o app/translations/messages.pot \
+		--project VeriSkill --sort-output --no-wrap .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-wrap \
+		--omit-header --no-fuzzy-matching --ignore-obsolete
+
+# Screenshots of the pages at 360 px and 1280 px, in Chinese and English, into screenshots/.
+screenshots: $(VENV)/.dev $(MO_FILES)
+	SCREENSHOT_DIR=screenshots $(BIN)/pytest -m browser -k sqlite -q
+
+%.mo: %.po $(VENV)/.runtime
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(MO_FILES)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,38 @@
+"""`flask users ...`: staff accounts from the command line."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+
+from app.errors import AppError
+from app.extensions import db
+from app.identity import bp, service
+from app.identity.models import Role, User
+
+bp.cli.short_help = "Manage accounts."
+
+
+@bp.cli.command("create")
+@click.option("--role", type=click.Choice(["auditor", "admin"]), required=True)
+@click.option("--username", required=True)
+@click.option("--password", required=True, help="At least 8 characters, letters and digits.")
+@click.option("--name", default=None, help="Display name; defaults to the username.")
+def create(role: str, username: str, password: str, name: str | None) -> None:
+    """Create an auditor or admin account."""
+    try:
+        user = service.create_staff(Role(role), username, password, name)
+    except AppError as error:
+        details = "; ".join(f"{k}: {v}" for k, v in (error.fields or {}).items())
+        raise click.ClickException(f"{error.message} {details}".strip()) from None
+    db.session.commit()
+    click.echo(f"created {user.role.value} {user.username} (id {user.id})")
+
+
+@bp.cli.command("list")
+def list_users() -> None:
+    """List staff accounts (trainees are many; look them up in the admin pages)."""
+    rows = db.session.scalars(sa.select(User).where(User.role != Role.TRAINEE).order_by(User.id))
+    for user in rows:
+        state = "active" if user.active else "disabled"
+        click.echo(f"{user.id}\t{user.role.value}\t{user.username}\t{state}")

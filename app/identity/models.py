@@ -1,0 +1,93 @@
+"""Accounts and API tokens."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import str_enum, utcnow
+from app.extensions import db
+
+
+class Role(enum.StrEnum):
+    TRAINEE = "trainee"
+    PLATFORM = "platform"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+STAFF_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
+
+
+class Sex(enum.StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class User(UserMixin, db.Model):
+    """Anyone who signs in. Trainees carry their real-name identity; staff a username."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[Role] = mapped_column(str_enum(Role), index=True)
+    # Staff and platform service accounts sign in with a username; trainees never have one.
+    username: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    # The resident ID number is sensitive: a keyed digest to enforce uniqueness and look it up,
+    # the number encrypted for the few staff tasks that need it, and the masked form for pages.
+    id_number_digest: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    id_number_cipher: Mapped[str | None] = mapped_column(sa.Text)
+    id_number_masked: Mapped[str | None] = mapped_column(sa.String(18))
+    phone: Mapped[str | None] = mapped_column(sa.String(11))
+    birth_date: Mapped[date | None] = mapped_column(sa.Date)
+    sex: Mapped[Sex | None] = mapped_column(str_enum(Sex, length=6))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login asks this before restoring a session
+        return self.active
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def phone_masked(self) -> str | None:
+        return f"{self.phone[:3]}****{self.phone[-4:]}" if self.phone else None
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role.value}>"
+
+
+class ApiToken(db.Model):
+    """A bearer token. Only its SHA-256 is stored; the token itself is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The first characters, kept so people can tell their tokens apart in a list.
+    prefix: Mapped[str] = mapped_column(sa.String(12))
+    label: Mapped[str] = mapped_column(sa.String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    def usable_at(self, moment: datetime) -> bool:
+        return self.revoked_at is None and moment < self.expires_at

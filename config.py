@@ -1,0 +1,155 @@
+"""Configuration read from environment variables, with embedded defaults for `make run`.
+
+`VERISKILL_ENV` picks the profile: `development` (the default: SQLite, local disk, jobs on a
+thread in the server process, demo content) or `production` (everything from the environment,
+no defaults for secrets, no demo content).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import ClassVar
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("VERISKILL_INSTANCE", BASE_DIR / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def normalize_database_url(url: str) -> str:
+    """Route plain PostgreSQL URLs to the psycopg 3 driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def instance_secret(name: str) -> str:
+    """A random secret kept in instance/ so development sessions survive restarts."""
+    path = INSTANCE_DIR / name
+    if not path.exists():
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Settings shared by every profile; each reads its environment variable."""
+
+    ENV_NAME = "base"
+    # Babel: Simplified Chinese unless the visitor switches.
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = env_str("TIMEZONE", "Asia/Shanghai")
+    LANGUAGES = ("zh", "en")
+
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    # Plain requests are small; routes that take uploads raise their own limit.
+    MAX_CONTENT_LENGTH = env_int("MAX_REQUEST_BYTES", 1024 * 1024)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+
+    # API tokens issued by /api/v1/auth/token.
+    TOKEN_TTL_S = env_int("TOKEN_TTL_S", 12 * 3600)
+
+    # Sign-in throttling: failures counted per account and per address in a sliding window.
+    LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+    LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 15 * 60)
+
+    # Number of reverse proxies in front of the app whose X-Forwarded-For we trust.
+    PROXY_COUNT = env_int("PROXY_COUNT", 0)
+
+    REDIS_URL = env_str("REDIS_URL")
+    DEMO_CONTENT = False
+
+
+class DevelopmentConfig(Config):
+    """`make run`: nothing to install by hand, state under instance/."""
+
+    ENV_NAME = "development"
+    DEMO_CONTENT = env_bool("DEMO_CONTENT", True)
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = env_str("SECRET_KEY") or instance_secret("secret_key")
+        self.DATA_KEY = env_str("DATA_KEY") or instance_secret("data_key")
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'veriskill.db'}")
+        )
+        self.STORAGE_ROOT = env_str("STORAGE_ROOT", str(INSTANCE_DIR / "storage"))
+
+
+class ProductionConfig(Config):
+    """Everything that matters comes from the environment; missing secrets stop the start."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = self.required("SECRET_KEY")
+        self.DATA_KEY = self.required("DATA_KEY")
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(self.required("DATABASE_URL"))
+
+    @staticmethod
+    def required(name: str) -> str:
+        value = env_str(name)
+        if value is None:
+            raise ConfigError(f"{name} must be set in production")
+        return value
+
+
+PROFILES: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config() -> Config:
+    name = env_str("VERISKILL_ENV", "development")
+    if name not in PROFILES:
+        raise ConfigError(f"VERISKILL_ENV must be one of {sorted(PROFILES)}, not {name!r}")
+    return PROFILES[name]()

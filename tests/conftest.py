@@ -1,0 +1,171 @@
+"""Fixtures: the app on SQLite and on PostgreSQL, a clean database per test, clients, factories.
+
+Every test that touches the database runs twice: on a SQLite file and on the PostgreSQL named
+by TEST_DATABASE_URL. Where no PostgreSQL answers, those runs skip with the reason, unless
+REQUIRE_SERVICES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from app import create_app
+from app.catalog import service as catalog
+from app.extensions import db
+from app.identity import service as identity
+from app.identity.models import Role, User
+from app.identity.throttle import MemoryFailureStore
+from config import Config
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Tables the suite loads once per database and keeps between tests.
+KEPT_TABLES = {"occupation", "alembic_version"}
+TRAINEE_ID = "110105199003071239"
+TRAINEE_PASSWORD = "Study2026ok"
+
+
+def service_missing(reason: str) -> None:
+    """Skip where a service is absent on a developer's machine; fail in CI."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+class TestConfig(Config):
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    DATA_KEY = "test-data-key"
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+    LOGIN_LOCKOUT_S = 900
+    REDIS_URL = None
+    DEMO_CONTENT = True
+
+
+def reset_postgres(url: str, schema: str = "public") -> None:
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as error:
+        service_missing(f"PostgreSQL at {url} is not reachable: {error}".strip())
+
+
+def make_app(database_url: str, **overrides: Any) -> Flask:
+    return create_app(TestConfig(), {"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    reset_postgres(TEST_DATABASE_URL)
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", TEST_DATABASE_URL)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    """One app per database, migrated from empty and with the catalogue loaded."""
+    app = make_app(database_url)
+    with app.app_context():
+        upgrade()
+        catalog.load()
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def clean_database(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if table.name not in KEPT_TABLES:
+                    conn.execute(table.delete())
+    app.extensions["veriskill.login_throttle"].store = MemoryFailureStore()
+
+
+@pytest.fixture
+def fresh_app(app: Flask) -> Iterator[Flask]:
+    """The session app, with every table but the catalogue emptied after the test."""
+    yield app
+    clean_database(app)
+
+
+@pytest.fixture
+def ctx(fresh_app: Flask) -> Iterator[Flask]:
+    """An app context for calling services directly."""
+    with fresh_app.test_request_context():
+        yield fresh_app
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(fresh_app: Flask) -> FlaskClient:
+    return fresh_app.test_client()
+
+
+@pytest.fixture
+def runner(fresh_app: Flask):
+    return fresh_app.test_cli_runner()
+
+
+def count_rows(app: Flask, model: type) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
+
+
+def make_trainee(app: Flask, id_number: str = TRAINEE_ID, **fields: Any) -> int:
+    data = {"name": "李四", "id_number": id_number, "phone": "13912345678"}
+    data.update(fields)
+    data.setdefault("password", TRAINEE_PASSWORD)
+    with app.test_request_context():
+        from app.timeutil import today_local
+
+        user = identity.register_trainee(data, today=today_local())
+        db.session.commit()
+        return user.id
+
+
+def make_staff(app: Flask, role: Role = Role.AUDITOR, username: str = "auditor1") -> int:
+    with app.test_request_context():
+        user = identity.create_staff(role, username, "Audit2026ok")
+        db.session.commit()
+        return user.id
+
+
+def api_token(client: FlaskClient, login: str, password: str) -> str:
+    response = client.post("/api/v1/auth/token", json={"login": login, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["token"]
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def get_user(app: Flask, user_id: int) -> User:
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user is not None
+        db.session.expunge(user)
+        return user

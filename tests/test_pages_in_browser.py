@@ -1,0 +1,55 @@
+"""The main pages in real headless Chromium at phone and laptop widths, in both languages.
+
+Set SCREENSHOT_DIR to keep a PNG of each page (`make screenshots` does): look at them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
+
+pytestmark = pytest.mark.browser
+
+PAGES = [("home", "/"), ("catalog", "/catalog"), ("catalog-node", "/catalog/6-31-01")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_pages_fit_the_screen_and_register_errors_show(browser, fresh_app, viewport, lang):
+    shots = screenshot_dir()
+    context = browser.new_context(viewport=viewport, locale="zh-CN")
+    page = context.new_page()
+    with live_server(fresh_app) as base:
+        page.goto(f"{base}/lang/{lang}")
+        for name, path in PAGES:
+            page.goto(base + path)
+            # Nothing may stick out sideways: a phone user must never scroll horizontally.
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow}px too wide at {viewport['width']}px"
+            if shots:
+                page.screenshot(
+                    path=shots / f"{name}-{lang}-{viewport['width']}.png", full_page=True
+                )
+
+        page.goto(base + "/register")
+        page.fill("#f-name", "Robert'); DROP TABLE")
+        page.fill("#f-id_number", "110105209901011234")
+        page.fill("#f-phone", "123")
+        page.fill("#f-password", "short")
+        page.click("button[type=submit].wide")
+        page.wait_for_selector(".error-summary")
+        errors = page.locator(".field .error")
+        assert errors.count() == 5  # name, ID, phone, password and the differing confirmation
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        if shots:
+            page.screenshot(
+                path=shots / f"register-errors-{lang}-{viewport['width']}.png", full_page=True
+            )
+    context.close()
