@@ -19,7 +19,7 @@ run: setup
 	$(MAKE) --no-print-directory serve
 
 serve:
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 --threads 8 \
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers 1 --threads 8 \
 		--access-logfile - --error-logfile - wsgi:app
 
 setup: $(VENV)/.runtime $(MO_FILES)

@@ -106,6 +106,33 @@ class Config:
     REDIS_URL = env_str("REDIS_URL")
     DEMO_CONTENT = False
 
+    # Object storage: `local` (files under STORAGE_ROOT) or `minio` (MINIO_*; private bucket).
+    STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local")
+    MINIO_ENDPOINT = env_str("MINIO_ENDPOINT")
+    MINIO_ACCESS_KEY = env_str("MINIO_ACCESS_KEY")
+    MINIO_SECRET_KEY = env_str("MINIO_SECRET_KEY")
+    MINIO_BUCKET = env_str("MINIO_BUCKET", "veriskill")
+    MINIO_SECURE = env_str("MINIO_SECURE", "true")
+    MINIO_REGION = env_str("MINIO_REGION", "us-east-1")
+    # Signed media URLs live this long, plus twice the video's duration.
+    MEDIA_URL_TTL_S = env_int("MEDIA_URL_TTL_S", 15 * 60)
+
+    # Jobs: `thread` (inside the web process), `celery` (workers over REDIS_URL) or
+    # `external` (`flask jobs work` processes poll the database).
+    JOB_BACKEND = env_str("JOB_BACKEND", "thread")
+    JOB_POLL_S = env_float("JOB_POLL_S", 5.0)
+    JOB_HEARTBEAT_S = env_float("JOB_HEARTBEAT_S", 10.0)
+    JOB_STALE_S = env_float("JOB_STALE_S", 60.0)
+    JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+
+    # Videos from platforms.
+    VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 4 * 1024**3)
+    UPLOAD_CHUNK_MAX_BYTES = env_int("UPLOAD_CHUNK_MAX_BYTES", 64 * 1024**2)
+    VIDEO_MAX_DURATION_S = env_float("VIDEO_MAX_DURATION_S", 4 * 3600.0)
+    HLS_SEGMENT_S = env_float("HLS_SEGMENT_S", 6.0)
+    TRANSCODE_PRESET = env_str("TRANSCODE_PRESET", "veryfast")
+    PLATFORM_TOKEN_TTL_DAYS = env_int("PLATFORM_TOKEN_TTL_DAYS", 365)
+
 
 class DevelopmentConfig(Config):
     """`make run`: nothing to install by hand, state under instance/."""
@@ -133,6 +160,7 @@ class ProductionConfig(Config):
         self.SECRET_KEY = self.required("SECRET_KEY")
         self.DATA_KEY = self.required("DATA_KEY")
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(self.required("DATABASE_URL"))
+        self.STORAGE_ROOT = env_str("STORAGE_ROOT")
 
     @staticmethod
     def required(name: str) -> str:

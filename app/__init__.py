@@ -70,6 +70,11 @@ def init_extensions(app: Flask) -> None:
         if app.config.get("REDIS_URL")
         else MemoryFailureStore()
     )
+    from app.jobs.backends import make_backend
+    from media_pipeline.storage import storage_from_config
+
+    app.extensions["veriskill.storage"] = storage_from_config(app.config)
+    app.extensions["veriskill.jobs"] = make_backend(app)
     app.extensions["veriskill.login_throttle"] = LoginThrottle(
         store,
         max_per_account=app.config["LOGIN_MAX_FAILURES"],
@@ -89,10 +94,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app import catalog, demo, identity, site
+    from app import catalog, courses, demo, identity, jobs, media, platforms, site
     from app.identity.auth import UNSAFE_METHODS
 
-    for module in (site, identity, catalog, demo):
+    for module in (site, identity, catalog, platforms, courses, media, jobs, demo):
         app.register_blueprint(module.bp)
 
     @app.before_request

@@ -37,9 +37,25 @@ def screenshot_dir() -> Path | None:
     return path
 
 
+def _closing(app: Flask):
+    """Werkzeug's test server drops a response without closing it when the client hangs up
+    (players cancel range reads); close it anyway so no file handle leaks."""
+
+    def wsgi(environ, start_response):
+        inner = app(environ, start_response)
+        try:
+            yield from inner
+        finally:
+            close = getattr(inner, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 @contextmanager
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

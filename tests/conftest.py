@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,13 +27,16 @@ from app.extensions import db
 from app.identity import service as identity
 from app.identity.models import Role, User
 from app.identity.throttle import MemoryFailureStore
+from app.platforms import service as platforms
 from config import Config
+from tests.media_pipeline.moto_server import MotoServer, MotoUnavailable, start_moto
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Tables the suite loads once per database and keeps between tests.
 KEPT_TABLES = {"occupation", "alembic_version"}
+STORAGE_ROOT = tempfile.mkdtemp(prefix="veriskill-test-storage-")
 TRAINEE_ID = "110105199003071239"
 TRAINEE_PASSWORD = "Study2026ok"
 
@@ -41,6 +46,19 @@ def service_missing(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (REQUIRE_SERVICES=1)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """An S3-compatible server on 127.0.0.1 (moto), standing in for MinIO."""
+    try:
+        server = start_moto()
+    except MotoUnavailable as error:
+        service_missing(f"moto's S3 server could not start: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class TestConfig(Config):
@@ -53,6 +71,12 @@ class TestConfig(Config):
     LOGIN_LOCKOUT_S = 900
     REDIS_URL = None
     DEMO_CONTENT = True
+    STORAGE_BACKEND = "local"
+    # Tests run queued jobs themselves (jobs.service.run_pending) or start real workers.
+    JOB_BACKEND = "external"
+    JOB_HEARTBEAT_S = 1.0
+    JOB_STALE_S = 5.0
+    TRANSCODE_PRESET = "ultrafast"
 
 
 def reset_postgres(url: str, schema: str = "public") -> None:
@@ -65,7 +89,8 @@ def reset_postgres(url: str, schema: str = "public") -> None:
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:
-    return create_app(TestConfig(), {"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "STORAGE_ROOT": STORAGE_ROOT}
+    return create_app(TestConfig(), {**settings, **overrides})
 
 
 @pytest.fixture(
@@ -100,6 +125,7 @@ def clean_database(app: Flask) -> None:
                 if table.name not in KEPT_TABLES:
                     conn.execute(table.delete())
     app.extensions["veriskill.login_throttle"].store = MemoryFailureStore()
+    shutil.rmtree(app.config["STORAGE_ROOT"], ignore_errors=True)
 
 
 @pytest.fixture
@@ -151,10 +177,32 @@ def make_staff(app: Flask, role: Role = Role.AUDITOR, username: str = "auditor1"
         return user.id
 
 
+def make_platform(app: Flask, name: str = "鲁班学堂") -> str:
+    """A new active platform; returns its API token."""
+    with app.test_request_context():
+        platform = platforms.create(name, contact_name="张工")
+        token, _ = platforms.issue_token(platform)
+        db.session.commit()
+        return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def api_token(client: FlaskClient, login: str, password: str) -> str:
     response = client.post("/api/v1/auth/token", json={"login": login, "password": password})
     assert response.status_code == 200, response.get_json()
     return response.get_json()["token"]
+
+
+def sign_in_page(client: FlaskClient, login: str, password: str = "Audit2026ok") -> None:
+    """Sign a browser session in through the real form."""
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login", data={"login": login, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def csrf_from(html: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 
+from app.cli import click_error
 from app.errors import AppError
 from app.extensions import db
 from app.identity import bp, service
@@ -23,8 +24,7 @@ def create(role: str, username: str, password: str, name: str | None) -> None:
     try:
         user = service.create_staff(Role(role), username, password, name)
     except AppError as error:
-        details = "; ".join(f"{k}: {v}" for k, v in (error.fields or {}).items())
-        raise click.ClickException(f"{error.message} {details}".strip()) from None
+        raise click_error(error) from None
     db.session.commit()
     click.echo(f"created {user.role.value} {user.username} (id {user.id})")
 

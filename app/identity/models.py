@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import str_enum, utcnow
 from app.extensions import db
+
+if TYPE_CHECKING:
+    from app.platforms.models import Platform
 
 
 class Role(enum.StrEnum):
@@ -48,16 +52,23 @@ class User(UserMixin, db.Model):
     sex: Mapped[Sex | None] = mapped_column(str_enum(Sex, length=6))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Platform service accounts act for one platform, and only while it is active.
+    platform_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("platform.id", ondelete="CASCADE"), unique=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+
+    platform: Mapped[Platform | None] = relationship("Platform")
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
 
     @property
-    def is_active(self) -> bool:  # Flask-Login asks this before restoring a session
-        return self.active
+    def is_active(self) -> bool:
+        """Sessions and tokens work only while this is true (Flask-Login asks it too)."""
+        return self.active and (self.platform is None or self.platform.active)
 
     @property
     def is_staff(self) -> bool:

@@ -206,7 +206,7 @@ def authenticate(login: Any, password: Any, *, address: str) -> User:
             retry_after_s=locked.retry_after_s,
         )
     user = find_by_login(login)
-    if user is None or not user.active or not _verify_password(user, password):
+    if user is None or not user.is_active or not _verify_password(user, password):
         throttle().failed(account, address)
         raise Unauthorized(_l("Wrong ID number, username or password."), code="bad_credentials")
     throttle().succeeded(account)
@@ -247,7 +247,7 @@ def user_for_token(token: str, *, now: datetime | None = None) -> User | None:
     """The active user a token belongs to, if the token is live."""
     now = now or utcnow()
     row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
-    if row is None or not row.usable_at(now) or not row.user.active:
+    if row is None or not row.usable_at(now) or not row.user.is_active:
         return None
     # Writing on every request would be a hot row; a minute's precision is plenty.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
@@ -261,3 +261,23 @@ def revoke_token(token: str) -> bool:
         return False
     row.revoked_at = utcnow()
     return True
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    query = sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return list(db.session.scalars(query))
+
+
+def revoke_token_id(user: User, token_id: int) -> ApiToken | None:
+    """Revoke one of user's tokens by id; None if user has no such token."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        return None
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def unusable_password_hash() -> str:
+    """A valid hash nobody knows the password of: service accounts sign in only by token."""
+    return hasher.hash(secrets.token_urlsafe(32))

@@ -35,36 +35,10 @@ from tests.media_pipeline.moto_server import (
     REGION,
     SECRET_KEY,
     MotoServer,
-    MotoUnavailable,
-    start_moto,
 )
 
 MiB = 1024 * 1024
 BIG_PAYLOAD = 20_000_000
-
-
-def _required() -> bool:
-    return os.environ.get("REQUIRE_SERVICES") == "1"
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    try:
-        import minio  # noqa: F401
-    except ImportError:
-        if _required():
-            pytest.fail("REQUIRE_SERVICES=1 but the minio SDK is not installed")
-        pytest.skip("the minio SDK is not installed")
-    try:
-        server = start_moto()
-    except MotoUnavailable as exc:
-        if _required():
-            pytest.fail(f"REQUIRE_SERVICES=1 but {exc}")
-        pytest.skip(f"MinIO tests need moto[server]: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _empty_bucket(storage: MinioStorage) -> None:

@@ -1,0 +1,244 @@
+"""Course rules: who may change what, the review workflow, captions and covers."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from app.catalog.models import Occupation
+from app.courses.models import (
+    EDITABLE,
+    LEVEL_NAMES_ZH,
+    Caption,
+    Course,
+    CourseLevel,
+    CourseStatus,
+    Lesson,
+    LessonStatus,
+)
+from app.db import utcnow
+from app.errors import Conflict, Invalid, NotFound
+from app.extensions import db
+from app.media.service import storage
+from app.platforms.models import Platform
+from media_pipeline import video
+
+LEVELS_BY_NAME = {name: level for level, name in LEVEL_NAMES_ZH.items()} | {
+    level.value: level for level in CourseLevel
+}
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+LANGUAGE_LABELS = {"zh": "中文", "zh-CN": "简体中文", "zh-Hans": "简体中文", "en": "English"}
+COVER_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+MAX_COVER_BYTES = 5 * 1024 * 1024
+
+
+def _text(
+    data: dict[str, Any], name: str, errors: dict[str, Any], *, required: bool, max_len: int
+) -> str:
+    value = data.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        errors[name] = _l("Required text.")
+        return ""
+    value = value.strip()
+    if len(value) > max_len:
+        errors[name] = _l("At most %(n)d characters.", n=max_len)
+    return value
+
+
+def create_course(platform: Platform, data: dict[str, Any]) -> Course:
+    errors: dict[str, Any] = {}
+    title = _text(data, "title", errors, required=True, max_len=200)
+    description = _text(data, "description", errors, required=False, max_len=20_000)
+    code = data.get("occupation_code")
+    occupation = db.session.get(Occupation, code) if isinstance(code, str) else None
+    if occupation is None or occupation.level != 4:
+        errors["occupation_code"] = _l("Use the code of a detailed occupation, e.g. 4-10-01-06.")
+    hours = _hours(data.get("hours"), errors)
+    level = None
+    if data.get("level") not in (None, ""):
+        level = LEVELS_BY_NAME.get(data["level"]) if isinstance(data["level"], str) else None
+        if level is None:
+            errors["level"] = _l("Use 初级, 中级, 高级, 技师 or 高级技师, or leave it out.")
+    if errors:
+        raise Invalid(fields=errors)
+    course = Course(
+        platform=platform,
+        occupation_code=occupation.code,
+        title=title,
+        description=description,
+        hours=hours,
+        level=level,
+    )
+    db.session.add(course)
+    db.session.flush()
+    return course
+
+
+def _hours(raw: Any, errors: dict[str, Any]) -> Decimal:
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise InvalidOperation
+        hours = Decimal(str(raw))
+    except InvalidOperation:
+        hours = Decimal(-1)
+    if not hours.is_finite() or not Decimal("0.5") <= hours <= Decimal(2000):
+        errors["hours"] = _l("Nominal class hours: a number from 0.5 to 2000.")
+        return Decimal(1)
+    return hours.quantize(Decimal("0.1"))
+
+
+def course_for(platform: Platform, course_id: int) -> Course:
+    """A course of this platform; another platform's course does not exist for it."""
+    course = db.session.get(Course, course_id)
+    if course is None or course.platform_id != platform.id:
+        raise NotFound(_l("No such course."))
+    return course
+
+
+def lesson_for(platform: Platform, lesson_id: int) -> Lesson:
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None or lesson.course.platform_id != platform.id:
+        raise NotFound(_l("No such lesson."))
+    return lesson
+
+
+def get_course(course_id: int) -> Course:
+    course = db.session.get(Course, course_id)
+    if course is None:
+        raise NotFound(_l("No such course."))
+    return course
+
+
+def require_editable(course: Course) -> None:
+    if course.status not in EDITABLE:
+        raise Conflict(
+            _l(
+                "The course is %(status)s; it can change only as a draft or after rejection.",
+                status=course.status.value,
+            ),
+            code="course_locked",
+        )
+
+
+def add_lesson(course: Course, data: dict[str, Any]) -> Lesson:
+    require_editable(course)
+    errors: dict[str, Any] = {}
+    title = _text(data, "title", errors, required=True, max_len=200)
+    count = len(course.lessons)
+    position = data.get("position", count + 1)
+    if (
+        isinstance(position, bool)
+        or not isinstance(position, int)
+        or not 1 <= position <= count + 1
+    ):
+        errors["position"] = _l("A whole number from 1 to %(n)d.", n=count + 1)
+    if errors:
+        raise Invalid(fields=errors)
+    # Make room: later lessons move down one, last first so positions stay unique.
+    for later in sorted(course.lessons, key=lambda item: -item.position):
+        if later.position >= position:
+            later.position += 1
+            db.session.flush()
+    lesson = Lesson(course=course, position=position, title=title)
+    db.session.add(lesson)
+    db.session.flush()
+    return lesson
+
+
+def submit(course: Course) -> None:
+    """Draft (or rejected) -> in review, once every lesson has a playable video."""
+    require_editable(course)
+    if not course.lessons:
+        raise Conflict(_l("Add at least one lesson first."), code="no_lessons")
+    not_ready = [lesson.id for lesson in course.lessons if lesson.status is not LessonStatus.READY]
+    if not_ready:
+        raise Conflict(
+            _l("Every lesson needs a processed video before review."),
+            code="lessons_not_ready",
+            lesson_ids=not_ready,
+        )
+    course.status = CourseStatus.IN_REVIEW
+    course.reject_reason = None
+    course.submitted_at = utcnow()
+
+
+def publish(course: Course) -> None:
+    if course.status is not CourseStatus.IN_REVIEW:
+        raise Conflict(_l("Only a course in review can be published."), code="not_in_review")
+    course.status = CourseStatus.PUBLISHED
+    course.published_at = utcnow()
+
+
+def reject(course: Course, reason: str) -> None:
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid(fields={"reason": _l("Say why, so the platform can fix it.")})
+    if course.status is not CourseStatus.IN_REVIEW:
+        raise Conflict(_l("Only a course in review can be rejected."), code="not_in_review")
+    course.status = CourseStatus.REJECTED
+    course.reject_reason = reason[:2000]
+
+
+def withdraw(course: Course) -> None:
+    if course.status is not CourseStatus.PUBLISHED:
+        raise Conflict(_l("Only a published course can be withdrawn."), code="not_published")
+    course.status = CourseStatus.WITHDRAWN
+
+
+def courses_of(platform: Platform) -> list[Course]:
+    return list(
+        db.session.scalars(
+            sa.select(Course).where(Course.platform_id == platform.id).order_by(Course.id)
+        )
+    )
+
+
+def courses_for_review(status: CourseStatus | None = None) -> list[Course]:
+    query = sa.select(Course).order_by(Course.updated_at.desc())
+    if status is not None:
+        query = query.where(Course.status == status)
+    return list(db.session.scalars(query))
+
+
+def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
+    """Store captions (SRT or WebVTT in) as WebVTT, replacing any in the same language."""
+    if not isinstance(language, str) or not LANGUAGE_PATTERN.match(language.strip()):
+        raise Invalid(fields={"language": _l("A language tag such as zh-CN or en.")})
+    language = language.strip()
+    try:
+        text = video.captions_to_webvtt(data, mpegts_start_pts=lesson.mpegts_start_pts)
+    except video.VideoError as error:
+        raise Invalid(_l("The file is not SRT or WebVTT captions."), code=error.code) from None
+    key = f"captions/{lesson.media_id}/{language}.vtt"
+    storage().put_stream(key, io.BytesIO(text.encode()), content_type="text/vtt; charset=utf-8")
+    caption = next((c for c in lesson.captions if c.language == language), None)
+    if caption is None:
+        caption = Caption(lesson_id=lesson.id, language=language, key=key)
+        lesson.captions.append(caption)
+    caption.label = LANGUAGE_LABELS.get(language, language)
+    db.session.flush()
+    return caption
+
+
+def set_cover(course: Course, data: bytes) -> None:
+    require_editable(course)
+    if len(data) > MAX_COVER_BYTES:
+        raise Invalid(_l("The cover image is larger than 5 MB."), code="too_large")
+    content_type = next((ct for magic, ct in COVER_MAGIC.items() if data.startswith(magic)), None)
+    if content_type is None:
+        raise Invalid(_l("The cover must be a JPEG or PNG image."), code="not_an_image")
+    key = f"covers/{course.id}/{new_cover_name(content_type)}"
+    storage().put_stream(key, io.BytesIO(data), content_type=content_type)
+    course.cover_key = key
+
+
+def new_cover_name(content_type: str) -> str:
+    return uuid.uuid4().hex + (".jpg" if content_type == "image/jpeg" else ".png")

@@ -1,0 +1,102 @@
+"""Admin pages: review courses, watch the pipeline."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.courses import bp, playback, service
+from app.courses.api import lesson_json
+from app.courses.models import LEVEL_LABELS, CourseStatus, Lesson, LessonStatus
+from app.errors import AppError
+from app.extensions import db
+from app.identity.auth import role_required
+from app.identity.models import Role
+
+
+@bp.get("/admin/courses")
+@role_required(Role.ADMIN)
+def admin_courses():
+    raw = request.args.get("status", "")
+    status = CourseStatus(raw) if raw in {s.value for s in CourseStatus} else None
+    return render_template(
+        "courses/admin_list.html",
+        courses=service.courses_for_review(status),
+        status=status,
+        statuses=list(CourseStatus),
+        level_labels=LEVEL_LABELS,
+    )
+
+
+@bp.get("/admin/courses/<int:course_id>")
+@role_required(Role.ADMIN)
+def admin_course(course_id: int):
+    course = service.get_course(course_id)
+    return render_template(
+        "courses/admin_course.html",
+        course=course,
+        lessons=[lesson_json(lesson) for lesson in course.lessons],
+        level_labels=LEVEL_LABELS,
+    )
+
+
+@bp.get("/admin/lessons/<int:lesson_id>/preview")
+@role_required(Role.ADMIN)
+def admin_preview(lesson_id: int):
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None or lesson.status is not LessonStatus.READY:
+        abort(404)
+    return render_template(
+        "courses/admin_preview.html",
+        lesson=lesson,
+        playlist_url=playback.playlist_url(lesson),
+        poster_url=playback.poster_url(lesson),
+    )
+
+
+@bp.post("/admin/courses/<int:course_id>/decision")
+@role_required(Role.ADMIN)
+def admin_decide(course_id: int):
+    course = service.get_course(course_id)
+    action = request.form.get("action")
+    try:
+        if action == "publish":
+            service.publish(course)
+        elif action == "reject":
+            service.reject(course, request.form.get("reason", ""))
+        elif action == "withdraw":
+            service.withdraw(course)
+        else:
+            raise AppError(_("Choose publish, reject or withdraw."))
+    except AppError as error:
+        db.session.rollback()
+        message = (error.fields or {}).get("reason") or error.message
+        flash(str(message), "error")
+    else:
+        db.session.commit()
+        flash(
+            _("Course %(id)d is now %(status)s.", id=course.id, status=course.status.value),
+            "success",
+        )
+    return redirect(url_for("courses.admin_course", course_id=course_id))
+
+
+STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "in_review": _l("In review"),
+    "published": _l("Published"),
+    "rejected": _l("Rejected"),
+    "withdrawn": _l("Withdrawn"),
+    "awaiting_upload": _l("Awaiting upload"),
+    "uploading": _l("Uploading"),
+    "queued": _l("Queued"),
+    "processing": _l("Processing"),
+    "ready": _l("Ready"),
+    "failed": _l("Failed"),
+}
+
+
+@bp.app_context_processor
+def status_labels() -> dict:
+    return {"status_label": lambda value: STATUS_LABELS.get(value, value)}

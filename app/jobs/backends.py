@@ -1,0 +1,101 @@
+"""How a queued job reaches a worker. The job row is already committed when dispatch is called.
+
+- `thread`: a worker thread inside the web process (the embedded default of `make run`).
+- `celery`: a Celery task per job over Redis; run `celery -A app.jobs.celery_worker worker`.
+- `external`: nobody is woken; `flask jobs work` processes poll the job table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from flask import Flask
+
+from app.extensions import db
+from app.jobs import service
+
+log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    def dispatch(self, job_id: int) -> None: ...
+
+
+class PollingWorker:
+    """Claims and runs queued jobs one at a time until stopped; wakes early when poked."""
+
+    def __init__(self, app: Flask, poll_s: float) -> None:
+        self.app = app
+        self.poll_s = poll_s
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+
+    def run_forever(self) -> None:
+        with self.app.app_context():
+            self._requeue_stale()
+            while not self.stopped.is_set():
+                try:
+                    job_id = service.claim_next()
+                except Exception:
+                    log.exception("job worker: could not claim a job")
+                    db.session.remove()
+                    job_id = None
+                if job_id is not None:
+                    service.execute(job_id)
+                    continue
+                self.wake.wait(self.poll_s)
+                self.wake.clear()
+
+    def _requeue_stale(self) -> None:
+        try:
+            service.requeue_stale()
+        except Exception:
+            log.exception("job worker: could not requeue stale jobs")
+            db.session.remove()
+
+
+class ThreadBackend:
+    def __init__(self, app: Flask) -> None:
+        self.worker = PollingWorker(app, app.config["JOB_POLL_S"])
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self.worker.run_forever, name="job-worker", daemon=True
+                )
+                self.thread.start()
+
+    def dispatch(self, job_id: int) -> None:
+        self.start()
+        self.worker.wake.set()
+
+
+class ExternalBackend:
+    def dispatch(self, job_id: int) -> None:
+        """Polling workers will find the job; nothing to wake."""
+
+
+class CeleryBackend:
+    def __init__(self, app: Flask) -> None:
+        from app.jobs.celery_app import make_celery
+
+        self.celery = make_celery(app)
+
+    def dispatch(self, job_id: int) -> None:
+        self.celery.send_task("veriskill.run_job", args=[job_id])
+
+
+def make_backend(app: Flask) -> Any:
+    name = app.config["JOB_BACKEND"]
+    if name == "thread":
+        return ThreadBackend(app)
+    if name == "celery":
+        return CeleryBackend(app)
+    if name == "external":
+        return ExternalBackend()
+    raise ValueError(f"JOB_BACKEND must be thread, celery or external, not {name!r}")

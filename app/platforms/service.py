@@ -1,0 +1,114 @@
+"""Approving platforms, their API tokens, suspension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict, Invalid, NotFound
+from app.extensions import db
+from app.identity import service as identity
+from app.identity.models import ApiToken, Role, User
+from app.platforms.models import Platform, PlatformStatus
+
+
+def _service_account(platform: Platform) -> User:
+    user = db.session.scalar(sa.select(User).where(User.platform_id == platform.id))
+    if user is None:  # every platform is created with one; its absence is a data error
+        raise NotFound(_l("This platform has no service account."))
+    return user
+
+
+def create(
+    name: str, *, contact_name: str = "", contact_phone: str = "", contact_email: str = ""
+) -> Platform:
+    name = " ".join(name.split())
+    if not 2 <= len(name) <= 100:
+        raise Invalid(fields={"name": _l("Use 2 to 100 characters.")})
+    taken = Conflict(_l("A platform with this name exists."), code="platform_exists")
+    if db.session.scalar(sa.select(Platform.id).where(Platform.name == name)):
+        raise taken
+    platform = Platform(
+        name=name,
+        contact_name=contact_name.strip()[:64],
+        contact_phone=contact_phone.strip()[:32],
+        contact_email=contact_email.strip()[:254],
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(platform)
+            db.session.flush()
+            db.session.add(
+                User(
+                    role=Role.PLATFORM,
+                    username=f"platform-{platform.id}",
+                    name=name[:64],
+                    platform_id=platform.id,
+                    password_hash=identity.unusable_password_hash(),
+                )
+            )
+    except IntegrityError:
+        raise taken from None
+    return platform
+
+
+def get(platform_id: int) -> Platform:
+    platform = db.session.get(Platform, platform_id)
+    if platform is None:
+        raise NotFound(_l("No such platform."))
+    return platform
+
+
+def by_name(name: str) -> Platform:
+    platform = db.session.scalar(sa.select(Platform).where(Platform.name == name))
+    if platform is None:
+        raise NotFound(_l("No such platform."))
+    return platform
+
+
+def all_platforms() -> list[Platform]:
+    return list(db.session.scalars(sa.select(Platform).order_by(Platform.name)))
+
+
+def issue_token(platform: Platform, label: str = "") -> tuple[str, ApiToken]:
+    """A new token for the platform: returned once, stored only as a hash."""
+    ttl_s = current_app.config["PLATFORM_TOKEN_TTL_DAYS"] * 24 * 3600
+    return identity.issue_token(_service_account(platform), ttl_s=ttl_s, label=label[:100])
+
+
+def tokens(platform: Platform) -> list[ApiToken]:
+    return identity.tokens_of(_service_account(platform))
+
+
+def revoke_token(platform: Platform, token_id: int) -> ApiToken:
+    row = identity.revoke_token_id(_service_account(platform), token_id)
+    if row is None:
+        raise NotFound(_l("This platform has no such token."))
+    return row
+
+
+def set_status(platform: Platform, status: PlatformStatus) -> None:
+    """Suspending stops every token of the platform at once; activating restores them."""
+    platform.status = status
+
+
+def platform_of(user: User) -> Platform:
+    """The platform an API caller acts for."""
+    if user.role is not Role.PLATFORM or user.platform is None:
+        raise NotFound(_l("This account acts for no platform."))
+    return user.platform
+
+
+def describe(platform: Platform) -> dict[str, Any]:
+    return {
+        "id": platform.id,
+        "name": platform.name,
+        "status": platform.status.value,
+        "contact_name": platform.contact_name,
+        "contact_phone": platform.contact_phone,
+        "contact_email": platform.contact_email,
+    }
