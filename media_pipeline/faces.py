@@ -1,0 +1,712 @@
+"""Face steps for identity checks: decode, detect, quality gates, encode, compare, liveness.
+
+Everything here is pure: bytes and arrays in, dataclasses out; no Flask, no database. Failures
+a trainee can act on raise ``FaceError`` with a stable ``code`` the app can show or translate.
+
+Detection and encoding are dlib's (through ``face_recognition``): the HOG frontal-face detector
+and the ResNet model that maps a face to 128 numbers, where two photos of one person lie less
+than about 0.6 apart. dlib runs on one core and does not release the GIL: run several worker
+processes, not threads, to check several snapshots at once.
+
+Images are arrays of shape (height, width, 3), RGB, ``uint8``. Landmarks are dlib's 68 points
+(the iBUG 300-W order) in image pixels. Directions follow the unmirrored camera image: the
+subject's own left appears on the right of the image. A browser preview is usually mirrored
+for the user's comfort; the snapshots sent here must not be, or ``turn_left`` and
+``turn_right`` swap.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import warnings
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal, NamedTuple, cast
+
+import cv2
+import dlib
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageFile, ImageOps
+
+# face_recognition_models locates its model files with pkg_resources, which setuptools >= 67.5
+# flags as deprecated on import (a DeprecationWarning, a UserWarning from 80.9); setuptools 82
+# removed it. Only that one warning is silenced. face_recognition also turns on Pillow's
+# LOAD_TRUNCATED_IMAGES for the whole process, which would let cut-off uploads decode as grey;
+# the previous value is put back.
+_load_truncated_before = ImageFile.LOAD_TRUNCATED_IMAGES
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API")
+    import face_recognition
+    import face_recognition.api as _fr_api
+ImageFile.LOAD_TRUNCATED_IMAGES = _load_truncated_before
+
+__all__ = [
+    "BLINK_MIN_DROP",
+    "DEFAULT_THRESHOLD",
+    "ENCODING_BYTES",
+    "ENCODING_SIZE",
+    "ENROL_MAX_BRIGHTNESS",
+    "ENROL_MIN_BLUR",
+    "ENROL_MIN_BRIGHTNESS",
+    "ENROL_MIN_FACE_PX",
+    "LIVENESS_MIN_FRAMES",
+    "MAX_BURST_FRAMES",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "NEAR_DUPLICATE_MAX_BITS",
+    "TURN_MIN_SHIFT",
+    "UPSAMPLE_RETRY_MAX_SIDE",
+    "WORKING_MAX_SIDE",
+    "Box",
+    "BurstCode",
+    "BurstFrame",
+    "BurstResult",
+    "Challenge",
+    "DetectorModel",
+    "Encoding",
+    "FaceAnalysis",
+    "FaceError",
+    "FaceErrorCode",
+    "Landmarks",
+    "LivenessReason",
+    "LivenessResult",
+    "Point",
+    "Purpose",
+    "Quality",
+    "RgbImage",
+    "analyze",
+    "best_of_burst",
+    "decide",
+    "decode_image",
+    "distance",
+    "encoding_from_bytes",
+    "encoding_to_bytes",
+    "hamming",
+    "is_near_duplicate",
+    "liveness",
+    "near_duplicate_hash",
+]
+
+FaceErrorCode = Literal[
+    "not_an_image",
+    "image_too_large",
+    "no_face",
+    "multiple_faces",
+    "face_too_small",
+    "too_blurry",
+    "too_dark",
+    "too_bright",
+]
+Purpose = Literal["enrol", "check"]
+Challenge = Literal["blink", "turn_left", "turn_right"]
+DetectorModel = Literal["hog", "cnn"]
+BurstCode = Literal["match", "no_match"] | FaceErrorCode
+LivenessReason = Literal["ok", "too_few_frames", "no_blink", "no_turn", "wrong_direction"]
+
+RgbImage = npt.NDArray[np.uint8]
+Encoding = npt.NDArray[np.float64]
+Point = tuple[float, float]
+Landmarks = tuple[Point, ...]
+"""dlib's 68 face points in image pixels: jaw 0-16, brows 17-26, nose 27-35, the eye on the
+image's left 36-41, the other eye 42-47, mouth 48-67."""
+
+# --------------------------------------------------------------------------- limits
+
+MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024
+MAX_IMAGE_PIXELS: Final = 40_000_000
+# Photos are shrunk to this longest side before detection: a phone's 12 MP photo takes ~1 s
+# to scan at full size and its face is still several hundred pixels tall at 1280.
+WORKING_MAX_SIDE: Final = 1280
+# Upsampling doubles each side (4x the detection time); only worth it on webcam-sized frames.
+# On larger images a face that needs it is far too small to use anyway.
+UPSAMPLE_RETRY_MAX_SIDE: Final = 1024
+_ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "WEBP")
+
+# --------------------------------------------------------------------------- quality gates
+# Measured on the test photos (tests/data/faces, 640 px wide) and altered copies of them.
+
+# HOG boxes come in steps of ~1.2 (72, 86, 104, 124, 149, 179 ... px). The encodings of faces
+# 86 px and up stay within 0.03-0.08 of the same photo at full size; at 72 px they drift
+# 0.09-0.14 and at 44-52 px 0.18-0.23, a third of the match threshold.
+ENROL_MIN_FACE_PX: Final = 80
+# Mean luma (0-255) of the face box. Good photos: 110-148. Darkened to 20 %: 24-29, to 30 %:
+# 36-44. Kept low on purpose: a well-lit dark-skinned face has a low mean luma too.
+ENROL_MIN_BRIGHTNESS: Final = 40.0
+# Brightened 2x: 202-234; 2.5x (washed out): 230-245.
+ENROL_MAX_BRIGHTNESS: Final = 225.0
+# Variance of the Laplacian of the face box resized to BLUR_SAMPLE_PX square and stretched to a
+# standard deviation of BLUR_SAMPLE_STD grey levels, so it measures sharpness, not contrast or
+# light (a darkened copy keeps its score). Test photos: 64-388 (the softest: obama_3 and the
+# studio portrait lin_manuel_miranda_1). Gaussian blur radius 2 px: 10-23; radius 4: 2-7.
+ENROL_MIN_BLUR: Final = 30.0
+BLUR_SAMPLE_PX: Final = 128
+BLUR_SAMPLE_STD: Final = 32.0
+
+# --------------------------------------------------------------------------- matching
+
+# Euclidean distance between encodings at or under which two faces are taken as one person.
+# On LFW, 0.6 gives ~1 % false accepts and 3 % false rejects, 0.5 gives 0.03 % and 23 %.
+# The costly error here is a false accept (someone else studying in the trainee's name), and
+# users report more false matches between East Asian faces at 0.6 than LFW suggests
+# (ageitgey/face_recognition issues #412: 10 % of other people matched, #431), so 0.5.
+# False rejects should be far fewer than LFW's 23 %: enrolment and checks are frontal webcam
+# shots, and a burst is judged on its best frame. Same person in the test photos: 0.33-0.44;
+# different people: 0.70 and up.
+DEFAULT_THRESHOLD: Final = 0.5
+ENCODING_SIZE: Final = 128
+ENCODING_BYTES: Final = ENCODING_SIZE * 8
+MAX_BURST_FRAMES: Final = 20
+
+# --------------------------------------------------------------------------- replay
+
+# dHash bits two snapshots may differ by and still count as the same picture. The test photos
+# re-encoded as JPEG quality 90 to 30 or halved: 0-5 bits; any two different photos: 15 and up
+# (another photo of the same person: 21+). But a real video's frames 40 ms apart: median 1 bit,
+# 1 s apart: median 23, 6 % within 6. So frames of one burst are near-duplicates by nature, and
+# so may be two snapshots of someone sitting very still in front of a bare wall: a hit against
+# an earlier check is a reason to look closer (same bytes? same landmarks to the pixel?), not
+# proof of a replay.
+NEAR_DUPLICATE_MAX_BITS: Final = 6
+
+# --------------------------------------------------------------------------- liveness
+
+LIVENESS_MIN_FRAMES: Final = 3
+# Blink: the eye aspect ratio (Soukupova and Cech, 2016) of the most closed frame must be at
+# least this fraction below the most open one (open eyes: 0.2-0.43 in the test photos; a closed
+# eye's is under 0.1). The ratio is measured after mapping each frame onto the first with the
+# affine transform that best fits its eye and mouth corners, so a printed photo turned, tilted
+# or bent (an affine change of the picture) keeps its ratio up to landmark jitter. Measured
+# on the test photos rotated by up to 15 degrees, squeezed to 70 %, sheared and put in
+# perspective: drops of 0.04-0.26 for faces of 180-260 px, up to 0.34 for an 86 px face.
+BLINK_MIN_DROP: Final = 0.5
+# Turn: how far the nose tip moves towards the asked side, as a fraction of the distance
+# between the outer eye corners, after the same alignment. Eye and mouth corners are near one
+# plane and the nose tip stands ~2.5 cm in front of it, so a head turned by an angle a moves it
+# by about 0.3 tan(a) (0.08 at 15 degrees, 0.11 at 20, 0.17 at 30); the same photos moved as
+# above: 0.00-0.03 (landmark jitter).
+TURN_MIN_SHIFT: Final = 0.10
+
+# Indices into the 68 points.
+_ANCHORS: Final = (36, 39, 42, 45, 48, 54)  # eye and mouth corners: move with the head only
+_NOSE: Final = (30, 33)  # tip and base of the nose, on the midline, in front of the anchors
+_EYE_A: Final = (36, 37, 38, 39, 40, 41)
+_EYE_B: Final = (42, 43, 44, 45, 46, 47)
+_OUTER_EYE_CORNERS: Final = (36, 45)
+
+
+class FaceError(Exception):
+    """A face step failed for a reason the caller can act on; ``code`` is stable."""
+
+    def __init__(self, code: FaceErrorCode, message: str) -> None:
+        # Both in args, so the error survives pickling by job queues.
+        super().__init__(code, message)
+        self.code: FaceErrorCode = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Box(NamedTuple):
+    """A face box in image pixels, in face_recognition's (top, right, bottom, left) order."""
+
+    top: int
+    right: int
+    bottom: int
+    left: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """Measures of the face box: height in pixels, sharpness, mean luma, faces in the image."""
+
+    face_px: int
+    blur: float
+    brightness: float
+    face_count: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FaceAnalysis:
+    """The one face found in an image. ``upsample`` is the detector's upsampling that found it:
+    1 when the fast pass (0) found nothing and the image was small enough to retry."""
+
+    box: Box
+    encoding: Encoding
+    landmarks: Landmarks
+    quality: Quality
+    upsample: int
+
+
+@dataclass(frozen=True, slots=True)
+class BurstFrame:
+    """One snapshot of a burst: ``code`` is None when exactly one face was found, else why not;
+    ``dhash`` is None only when the bytes were not a usable image."""
+
+    index: int
+    code: FaceErrorCode | None
+    message: str
+    distance: float | None
+    analysis: FaceAnalysis | None
+    dhash: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BurstResult:
+    """A burst judged on its best frame: the smallest distance among frames with one face.
+
+    ``code`` is ``match`` or ``no_match`` when some frame had one face, else the most telling
+    frame error (``multiple_faces`` before ``no_face`` before image errors).
+    """
+
+    passed: bool
+    code: BurstCode
+    distance: float | None
+    best_index: int | None
+    threshold: float
+    frames: tuple[BurstFrame, ...]
+
+    @property
+    def multiple_faces_seen(self) -> bool:
+        """Some frame showed several faces (someone else at the screen), even if another
+        frame matched."""
+        return any(frame.code == "multiple_faces" for frame in self.frames)
+
+    @property
+    def landmarks(self) -> list[Landmarks]:
+        """Landmarks of the frames with one face, in order: the input of ``liveness``."""
+        return [frame.analysis.landmarks for frame in self.frames if frame.analysis is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessResult:
+    """``score`` is the eye-closing drop (blink) or the nose shift (turns); see the constants."""
+
+    passed: bool
+    score: float
+    reason: LivenessReason
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_side: int = WORKING_MAX_SIDE,
+) -> RgbImage:
+    """Decode a JPEG, PNG or WebP photo into an RGB array, upright and at most ``max_side``.
+
+    EXIF orientation is applied; transparency is laid on white; 16-bit, palette and grey
+    images become 8-bit RGB. The size in the header is checked before any pixel is decoded.
+    Raises ``FaceError`` with ``image_too_large`` (more than ``max_bytes`` or ``max_pixels``)
+    or ``not_an_image`` (another format such as GIF or SVG, an animation, damaged or cut-off
+    data).
+    """
+    if len(data) > max_bytes:
+        raise FaceError(
+            "image_too_large", f"the image is {len(data)} bytes, more than the {max_bytes} allowed"
+        )
+    if not data:
+        raise FaceError("not_an_image", "the file is empty")
+    try:
+        # Pillow refuses headers over twice its MAX_IMAGE_PIXELS with an error and warns above
+        # it; under "warnings as errors" the warning is raised, and caught here all the same.
+        image = Image.open(io.BytesIO(data), formats=_ACCEPTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise FaceError("image_too_large", "the image has too many pixels") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+        raise FaceError("not_an_image", "not a JPEG, PNG or WebP photo") from exc
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise FaceError(
+                "image_too_large",
+                f"the image is {width}x{height} pixels, more than the {max_pixels} allowed",
+            )
+        if width < 1 or height < 1:
+            raise FaceError("not_an_image", "the image has no pixels")
+        # A phone's JPEG may be an MPO: the photo first, then previews or depth maps.
+        is_jpeg = image.format in ("JPEG", "MPO")
+        if not is_jpeg and getattr(image, "is_animated", False):
+            raise FaceError("not_an_image", "an animated image is not a photo")
+        if is_jpeg:
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is much larger than
+            # needed: less memory and time; the result is still at least max_side.
+            image.draft("RGB", (max_side, max_side))
+        try:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise FaceError("image_too_large", "the image has too many pixels") from exc
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+            raise FaceError("not_an_image", "the image data is damaged or incomplete") from exc
+    rgb = _to_rgb(upright)
+    if max(rgb.size) > max_side:
+        scale = max_side / max(rgb.size)
+        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16L", "I;16B", "I"):
+        # 16-bit grey: Pillow's own conversion clips at 255 (a white picture); scale instead.
+        grey = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if grey.max(initial=0.0) > 255 else 255.0
+        grey8 = np.clip(np.rint(grey * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey8).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+# --------------------------------------------------------------------------- analyze
+
+
+def analyze(
+    rgb: RgbImage,
+    *,
+    purpose: Purpose,
+    upsample: int = 0,
+    model: DetectorModel = "hog",
+) -> FaceAnalysis:
+    """Find the one face in ``rgb``, measure it, and encode it.
+
+    Detection runs with ``upsample`` (0: fastest, finds faces from ~70 px); when that finds
+    nothing on an image no larger than ``UPSAMPLE_RETRY_MAX_SIDE``, it retries once with 1
+    (faces from ~40 px). Both purposes refuse ``no_face`` and ``multiple_faces``; ``enrol``
+    also refuses ``face_too_small``, ``too_dark``, ``too_bright`` and ``too_blurry`` (in that
+    order), since every later check is compared with the enrolled face.
+    """
+    image = _checked_rgb(rgb)
+    boxes, used_upsample = _detect(image, upsample=upsample, model=model)
+    if not boxes:
+        raise FaceError("no_face", "no face found")
+    if len(boxes) > 1:
+        raise FaceError("multiple_faces", f"{len(boxes)} faces found; only one person please")
+    box = boxes[0]
+    quality = _measure(image, box, face_count=len(boxes))
+    if purpose == "enrol":
+        _enrol_gates(quality)
+    return FaceAnalysis(
+        box=box,
+        encoding=_encode(image, box),
+        landmarks=_landmarks(image, box),
+        quality=quality,
+        upsample=used_upsample,
+    )
+
+
+def _checked_rgb(rgb: RgbImage) -> RgbImage:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 array of shape (h, w, 3), got {rgb.shape}")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError("the image has no pixels")
+    return np.ascontiguousarray(rgb)
+
+
+def _detect(rgb: RgbImage, *, upsample: int, model: DetectorModel) -> tuple[list[Box], int]:
+    if upsample < 0:
+        raise ValueError("upsample must be 0 or more")
+    boxes = _face_locations(rgb, upsample, model)
+    if not boxes and upsample == 0 and max(rgb.shape[:2]) <= UPSAMPLE_RETRY_MAX_SIDE:
+        return _face_locations(rgb, 1, model), 1
+    return boxes, upsample
+
+
+def _face_locations(rgb: RgbImage, upsample: int, model: DetectorModel) -> list[Box]:
+    found = face_recognition.face_locations(rgb, number_of_times_to_upsample=upsample, model=model)
+    boxes = [Box(*(int(value) for value in location)) for location in found]
+    # Boxes are clipped to the image; one clipped to nothing is no face.
+    return [box for box in boxes if box.height > 0 and box.width > 0]
+
+
+def _measure(rgb: RgbImage, box: Box, *, face_count: int) -> Quality:
+    crop = rgb[box.top : box.bottom, box.left : box.right]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    brightness = float(grey.mean())
+    sample = cv2.resize(
+        grey, (BLUR_SAMPLE_PX, BLUR_SAMPLE_PX), interpolation=cv2.INTER_AREA
+    ).astype(np.float64)
+    spread = max(float(sample.std()), 1.0)  # a flat crop stays flat rather than dividing by 0
+    normalised = (sample - sample.mean()) * (BLUR_SAMPLE_STD / spread)
+    blur = float(cv2.Laplacian(normalised, cv2.CV_64F).var())
+    return Quality(face_px=box.height, blur=blur, brightness=brightness, face_count=face_count)
+
+
+def _enrol_gates(quality: Quality) -> None:
+    if quality.face_px < ENROL_MIN_FACE_PX:
+        raise FaceError(
+            "face_too_small",
+            f"the face is {quality.face_px} px tall; come closer (at least {ENROL_MIN_FACE_PX})",
+        )
+    if quality.brightness < ENROL_MIN_BRIGHTNESS:
+        raise FaceError("too_dark", f"the face is too dark (luma {quality.brightness:.0f})")
+    if quality.brightness > ENROL_MAX_BRIGHTNESS:
+        raise FaceError("too_bright", f"the face is too bright (luma {quality.brightness:.0f})")
+    if quality.blur < ENROL_MIN_BLUR:
+        raise FaceError("too_blurry", f"the face is blurred (sharpness {quality.blur:.0f})")
+
+
+def _encode(rgb: RgbImage, box: Box) -> Encoding:
+    encodings = face_recognition.face_encodings(rgb, known_face_locations=[tuple(box)])
+    encoding = np.array(encodings[0], dtype=np.float64)
+    encoding.setflags(write=False)  # the analysis is frozen; so is its encoding
+    return encoding
+
+
+def _landmarks(rgb: RgbImage, box: Box) -> Landmarks:
+    shape = _fr_api.pose_predictor_68_point(
+        rgb, dlib.rectangle(box.left, box.top, box.right, box.bottom)
+    )
+    return tuple((float(point.x), float(point.y)) for point in shape.parts())
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def distance(a: Encoding | Sequence[float], b: Encoding | Sequence[float]) -> float:
+    """Euclidean distance between two encodings, as ``face_recognition.face_distance``."""
+    first = _as_encoding(a)
+    second = _as_encoding(b)
+    return float(np.linalg.norm(first - second))
+
+
+def decide(distance: float, threshold: float = DEFAULT_THRESHOLD) -> bool:
+    """Same person when the distance is at most ``threshold``."""
+    if not 0.0 < threshold < 2.0:
+        raise ValueError("the threshold must lie between 0 and 2")
+    return math.isfinite(distance) and distance <= threshold
+
+
+def _as_encoding(value: Encoding | Sequence[float]) -> Encoding:
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != (ENCODING_SIZE,) or not np.all(np.isfinite(array)):
+        raise ValueError(f"an encoding is {ENCODING_SIZE} finite numbers")
+    return array
+
+
+def encoding_to_bytes(encoding: Encoding | Sequence[float]) -> bytes:
+    """The encoding as 128 little-endian float64 values (1024 bytes), for storage."""
+    return _as_encoding(encoding).astype("<f8").tobytes()
+
+
+def encoding_from_bytes(data: bytes) -> Encoding:
+    """Inverse of ``encoding_to_bytes``."""
+    if len(data) != ENCODING_BYTES:
+        raise ValueError(f"a stored encoding is {ENCODING_BYTES} bytes, got {len(data)}")
+    return _as_encoding(np.frombuffer(data, dtype="<f8").astype(np.float64))
+
+
+# --------------------------------------------------------------------------- bursts
+
+_BURST_ERROR_ORDER: Final[tuple[FaceErrorCode, ...]] = (
+    "multiple_faces",
+    "no_face",
+    "image_too_large",
+    "not_an_image",
+)
+
+
+def best_of_burst(
+    frames: Sequence[bytes],
+    reference_encoding: Encoding | Sequence[float],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_frames: int = MAX_BURST_FRAMES,
+) -> BurstResult:
+    """Check a burst of webcam snapshots against the enrolled encoding.
+
+    Each frame is decoded and analysed as a check; the burst passes when the closest frame
+    with exactly one face is within ``threshold``: one frame caught mid-blink, turned away or
+    black does not sink it. Frames with several faces are reported (``multiple_faces_seen``)
+    but do not fail a burst another frame matched: that is the caller's policy.
+    """
+    if not frames:
+        raise ValueError("a burst needs at least one frame")
+    if len(frames) > max_frames:
+        raise ValueError(f"a burst has at most {max_frames} frames, got {len(frames)}")
+    reference = _as_encoding(reference_encoding)
+    results = tuple(_burst_frame(index, data, reference) for index, data in enumerate(frames))
+    scored = [frame for frame in results if frame.distance is not None]
+    if scored:
+        best = min(scored, key=lambda frame: cast(float, frame.distance))
+        best_distance = cast(float, best.distance)
+        passed = decide(best_distance, threshold)
+        return BurstResult(
+            passed=passed,
+            code="match" if passed else "no_match",
+            distance=best_distance,
+            best_index=best.index,
+            threshold=threshold,
+            frames=results,
+        )
+    codes = {frame.code for frame in results}
+    code = next((code for code in _BURST_ERROR_ORDER if code in codes), "no_face")
+    return BurstResult(
+        passed=False, code=code, distance=None, best_index=None, threshold=threshold, frames=results
+    )
+
+
+def _burst_frame(index: int, data: bytes, reference: Encoding) -> BurstFrame:
+    try:
+        rgb = decode_image(data)
+    except FaceError as exc:
+        return BurstFrame(index, exc.code, exc.message, None, None, None)
+    dhash = near_duplicate_hash(rgb)
+    try:
+        analysis = analyze(rgb, purpose="check")
+    except FaceError as exc:
+        return BurstFrame(index, exc.code, exc.message, None, None, dhash)
+    return BurstFrame(index, None, "", distance(analysis.encoding, reference), analysis, dhash)
+
+
+# --------------------------------------------------------------------------- liveness
+
+
+def liveness(frames_landmarks: Sequence[Landmarks], challenge: Challenge) -> LivenessResult:
+    """Did the face in a burst do what was asked, in a way a photo held up to the camera can't?
+
+    ``frames_landmarks`` are the 68 points of each frame with one face, in capture order.
+    Every frame is first mapped onto the first one by the affine transform that best fits its
+    eye and mouth corners; that cancels any in-plane rotation, scaling, tilting or bending of
+    a printed photo. What is left is movement a flat picture does not make:
+
+    * ``blink``: the eyes' aspect ratio drops by ``BLINK_MIN_DROP`` (of the most open frame)
+      in some frame; score = the drop.
+    * ``turn_left`` / ``turn_right``: the subject's own left or right, on the unmirrored
+      image (their left is the image's right). The nose tip, which stands in front of the
+      eye-mouth plane, moves towards that side by ``TURN_MIN_SHIFT`` of the eye width, and
+      ends up at least that far on that side of the eyes' midline; score = the smaller.
+
+    A burst of one still photo, however moved, scores ~0. Two different photos (eyes open,
+    eyes closed) or a video replay are beyond what landmarks can tell.
+    """
+    points = _landmark_array(frames_landmarks)
+    if len(points) < LIVENESS_MIN_FRAMES:
+        return LivenessResult(False, 0.0, "too_few_frames")
+    aligned = _align_to_first(points)
+    if challenge == "blink":
+        ratios = np.array([_eye_aspect_ratio(frame) for frame in aligned])
+        most_open = float(ratios.max())
+        drop = 1.0 - float(ratios.min()) / most_open if most_open > 0 else 0.0
+        passed = drop >= BLINK_MIN_DROP
+        return LivenessResult(passed, drop, "ok" if passed else "no_blink")
+    if challenge not in ("turn_left", "turn_right"):
+        raise ValueError(f"unknown challenge {challenge!r}")
+    offsets = _nose_offsets(aligned)
+    # The image-left eye's outer corner to the other one: towards the subject's own left.
+    toward = offsets if challenge == "turn_left" else -offsets
+    shift = _turn_score(toward)
+    if shift >= TURN_MIN_SHIFT:
+        return LivenessResult(True, shift, "ok")
+    if _turn_score(-toward) >= TURN_MIN_SHIFT:
+        return LivenessResult(False, shift, "wrong_direction")
+    return LivenessResult(False, shift, "no_turn")
+
+
+def _landmark_array(frames_landmarks: Sequence[Landmarks]) -> npt.NDArray[np.float64]:
+    frames = [np.asarray(frame, dtype=np.float64) for frame in frames_landmarks]
+    for frame in frames:
+        if frame.shape != (68, 2) or not np.all(np.isfinite(frame)):
+            raise ValueError("each frame's landmarks are 68 (x, y) points")
+    if not frames:
+        return np.zeros((0, 68, 2))
+    return np.stack(frames)
+
+
+def _align_to_first(points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Map every frame onto the first by the least-squares affine fit of the anchors."""
+    target = points[0, _ANCHORS, :]
+    aligned = np.empty_like(points)
+    for index, frame in enumerate(points):
+        source = np.hstack([frame[_ANCHORS, :], np.ones((len(_ANCHORS), 1))])
+        transform, *_ = np.linalg.lstsq(source, target, rcond=None)
+        aligned[index] = np.hstack([frame, np.ones((68, 1))]) @ transform
+    return aligned
+
+
+def _eye_aspect_ratio(frame: npt.NDArray[np.float64]) -> float:
+    ratios = []
+    for eye in (_EYE_A, _EYE_B):
+        p1, p2, p3, p4, p5, p6 = (frame[index] for index in eye)
+        width = float(np.linalg.norm(p1 - p4))
+        opening = float(np.linalg.norm(p2 - p6) + np.linalg.norm(p3 - p5))
+        ratios.append(opening / (2.0 * width) if width > 0 else 0.0)
+    return sum(ratios) / len(ratios)
+
+
+def _nose_offsets(aligned: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per frame, the nose tip's position along the first frame's eye line, from the middle of
+    the outer eye corners, as a fraction of their distance; positive towards the eye that is
+    on the image's right (the subject's left on an unmirrored image)."""
+    first_corner, second_corner = (aligned[0, index] for index in _OUTER_EYE_CORNERS)
+    axis = second_corner - first_corner
+    width = float(np.linalg.norm(axis))
+    if width <= 0:
+        raise ValueError("the eye corners coincide")
+    unit = axis / width
+    offsets = []
+    for frame in aligned:
+        middle = (frame[_OUTER_EYE_CORNERS[0]] + frame[_OUTER_EYE_CORNERS[1]]) / 2.0
+        nose = frame[list(_NOSE)].mean(axis=0)
+        offsets.append(float((nose - middle) @ unit) / width)
+    return np.array(offsets)
+
+
+def _turn_score(toward: npt.NDArray[np.float64]) -> float:
+    """How far the nose moved towards the asked side (the largest ``toward[j] - toward[i]``
+    with ``i < j``), but no further than where it ended up on that side of the eye midline:
+    coming back to the front from the other side is no turn."""
+    rise = 0.0
+    lowest = float(toward[0])
+    for value in toward[1:]:
+        rise = max(rise, float(value) - lowest)
+        lowest = min(lowest, float(value))
+    return max(0.0, min(rise, float(toward.max())))
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def near_duplicate_hash(rgb: RgbImage) -> int:
+    """A 64-bit difference hash (dHash) of the picture: grey, 9x8, one bit per neighbour pair.
+
+    Survives re-encoding and rescaling, so a snapshot replayed from an earlier upload is found
+    with ``hamming(a, b) <= NEAR_DUPLICATE_MAX_BITS``.
+    """
+    image = _checked_rgb(rgb)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    value = 0
+    for bit in bits:
+        value = (value << 1) | int(bit)
+    return value
+
+
+def hamming(a: int, b: int) -> int:
+    """How many of the 64 bits differ."""
+    return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+
+
+def is_near_duplicate(a: int, b: int, *, max_bits: int = NEAR_DUPLICATE_MAX_BITS) -> bool:
+    """The two hashes are of the same picture, give or take re-encoding."""
+    return hamming(a, b) <= max_bits
