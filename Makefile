@@ -10,7 +10,7 @@ export FLASK_APP := wsgi
 PO_FILES := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: run serve setup test lint format messages screenshots clean
+.PHONY: run serve setup test lint format messages screenshots bench clean
 
 run: setup
 	$(BIN)/flask db upgrade
@@ -42,19 +42,24 @@ messages: $(VENV)/.dev
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o app/translations/messages.pot \
 		--project VeriSkill --sort-output --no-wrap .
 	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-wrap \
-		--omit-header --no-fuzzy-matching --ignore-obsolete
+		--no-fuzzy-matching --ignore-obsolete
 
 # Screenshots of the pages at 360 px and 1280 px, in Chinese and English, into screenshots/.
 screenshots: $(VENV)/.dev $(MO_FILES)
-	SCREENSHOT_DIR=screenshots $(BIN)/pytest -m browser -k sqlite -q
+	SCREENSHOT_DIR=screenshots $(BIN)/pytest -m browser -q
+
+# Transcode speed and segment serving (app vs nginx) as ratios; needs nginx and wrk to compare.
+bench: setup
+	$(BIN)/python tools/bench.py
 
 %.mo: %.po $(VENV)/.runtime
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime

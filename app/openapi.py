@@ -1,0 +1,1239 @@
+"""The OpenAPI 3.1 description of the JSON API, served as JSON and as a page for integrators.
+
+The document is plain Python data, read and reviewed like code. Each endpoint is one
+`endpoint(...)` entry in ENDPOINTS naming its schemas and the error codes it can answer;
+authentication, CSRF, JSON-body errors and path parameters are added from those facts.
+tests/test_openapi.py fails when the URL map and this document disagree, and checks real
+responses against the schemas.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template
+from markupsafe import Markup, escape
+
+from app.courses.models import LEVEL_NAMES_ZH, CourseLevel, CourseStatus, LessonStatus
+from app.identity.models import Role, Sex
+from app.learning.models import SessionEnd
+from app.learning.rules import Reason
+
+bp = Blueprint("openapi", __name__)
+
+Schema = dict[str, Any]
+
+# --- Schema builders ----------------------------------------------------------------------------
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """The same schema, also allowing JSON null."""
+    kind = schema.get("type")
+    if not isinstance(kind, str):
+        return {"anyOf": [schema, {"type": "null"}]}
+    result = {**schema, "type": [kind, "null"]}
+    if "enum" in result:
+        result["enum"] = [*result["enum"], None]
+    return result
+
+
+def obj(
+    required: dict[str, Schema],
+    optional: dict[str, Schema] | None = None,
+    *,
+    description: str = "",
+    closed: bool = True,
+) -> Schema:
+    """An object schema. Response bodies are closed: a field added in code must be added here."""
+    schema: Schema = {"type": "object"}
+    if description:
+        schema["description"] = description
+    schema["properties"] = {**required, **(optional or {})}
+    schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def string(description: str = "", **constraints: Any) -> Schema:
+    return {
+        "type": "string",
+        **({"description": description} if description else {}),
+        **constraints,
+    }
+
+
+def integer(description: str = "", **constraints: Any) -> Schema:
+    return {
+        "type": "integer",
+        **({"description": description} if description else {}),
+        **constraints,
+    }
+
+
+def one_of(values: Iterable[Any], description: str = "") -> Schema:
+    return string(description, enum=[str(value) for value in values])
+
+
+def array(items: Schema, description: str = "") -> Schema:
+    return {
+        "type": "array",
+        **({"description": description} if description else {}),
+        "items": items,
+    }
+
+
+# --- Schemas: what the code reads and writes ----------------------------------------------------
+
+OCCUPATION_FIELDS: dict[str, Schema] = {
+    "code": string("Code in the 2022 Occupational Classification, e.g. `4-10-01-06`."),
+    "name": string(),
+    "level": integer(
+        "1 major group, 2 medium group, 3 minor group, 4 detailed occupation.", minimum=1, maximum=4
+    ),
+    "parent_code": nullable(string("The group above; null for major groups.")),
+}
+
+LEVEL_INPUTS = [*LEVEL_NAMES_ZH.values(), *(level.value for level in CourseLevel)]
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj(
+        {"error": ref("ErrorBody")},
+        description="Every failure of the JSON API has this shape, with an HTTP status to match.",
+        closed=False,  # `already_enrolled` also names the enrolment at the top level
+    ),
+    "ErrorBody": obj(
+        {
+            "code": string("Stable, machine-readable reason: branch on this, never on `message`."),
+            "message": string("For people, in the caller's language (Chinese by default)."),
+        },
+        {
+            "fields": {
+                "type": "object",
+                "description": "With `invalid`: each bad input field and what is wrong with it.",
+                "additionalProperties": {"type": "string"},
+            },
+            "expected_offset": integer(
+                "With `wrong_offset`: the byte the next chunk must start at.", minimum=0
+            ),
+            "expected_total": integer(
+                "With `total_changed`: the total size of the upload in progress.", minimum=1
+            ),
+            "lesson_ids": array(
+                {"type": "integer"}, "With `lessons_not_ready`: lessons without a processed video."
+            ),
+            "retry_after_s": integer(
+                "With `locked_out`: seconds until signing in is allowed again.", minimum=0
+            ),
+            "id": integer("With `already_enrolled`: the existing enrolment."),
+            "end_reason": nullable(
+                one_of(SessionEnd, "With `session_ended`: why the session ended.")
+            ),
+        },
+        closed=False,  # a code may carry details of its own; unknown ones are safe to ignore
+    ),
+    # Accounts
+    "Registration": obj(
+        {
+            "name": string("Name in Chinese characters as on the ID card, 2 to 20.", minLength=2),
+            "id_number": string(
+                "18-digit resident ID number (GB 11643-1999); the last character may be X.",
+                examples=["110105199003071239"],
+            ),
+            "phone": string("11-digit mainland mobile number.", pattern=r"^1[3-9]\d{9}$"),
+            "password": string(
+                "8 to 128 characters, letters and digits, not containing the ID or phone number.",
+                minLength=8,
+                maxLength=128,
+            ),
+        },
+        description="A trainee registering by real name; every problem is reported at once.",
+        closed=False,
+    ),
+    "Registered": obj({"id": integer("The new account.")}),
+    "TokenRequest": obj(
+        {
+            "login": string("A trainee's resident ID number, or a staff username."),
+            "password": string(),
+        },
+        closed=False,
+    ),
+    "Token": obj(
+        {
+            "token": string("Send as `Authorization: Bearer <token>`. Shown only this once."),
+            "expires_at": string("When the token stops working.", format="date-time"),
+        }
+    ),
+    "User": obj(
+        {
+            "id": integer(),
+            "role": one_of(Role),
+            "name": string(),
+            "username": nullable(string("Staff and platform accounts.")),
+            "id_number": nullable(string("Masked, e.g. `110105********1239`. Trainees only.")),
+            "phone": nullable(string("Masked, e.g. `139****5678`.")),
+            "birth_date": nullable(string(format="date")),
+            "sex": nullable(one_of(Sex)),
+        }
+    ),
+    # Occupations
+    "Occupation": obj(OCCUPATION_FIELDS),
+    "OccupationPage": obj(
+        {
+            "items": array(ref("Occupation")),
+            "total": integer("Matches across all pages.", minimum=0),
+        }
+    ),
+    "OccupationDetail": obj(
+        {
+            **OCCUPATION_FIELDS,
+            "children": array(ref("Occupation"), "The nodes directly below, in the book's order."),
+        }
+    ),
+    # Courses
+    "CourseStatus": one_of(
+        CourseStatus,
+        "`draft` and `rejected` courses can change; `in_review`, `published` and `withdrawn` "
+        "are locked (`course_locked`).",
+    ),
+    "LessonStatus": one_of(
+        LessonStatus,
+        "`awaiting_upload` → `uploading` → `queued` → `processing` → `ready`, or `failed` "
+        "(see `error`); a new upload from byte 0 starts over.",
+    ),
+    "NewCourse": obj(
+        {
+            "occupation_code": string(
+                "A detailed occupation (level 4), e.g. `6-31-01-03`.", examples=["6-31-01-03"]
+            ),
+            "title": string("At most 200 characters.", minLength=1, maxLength=200),
+            "hours": {
+                "type": ["number", "string"],
+                "description": "Nominal class hours from 0.5 to 2000, kept to one decimal; "
+                "a numeric string is accepted.",
+                "minimum": 0.5,
+                "maximum": 2000,
+                "examples": [16],
+            },
+        },
+        {
+            "level": nullable(
+                one_of(
+                    [*LEVEL_INPUTS, ""], "Qualification level, by Chinese name or code; optional."
+                )
+            ),
+            "description": string("At most 20,000 characters.", maxLength=20_000),
+        },
+        closed=False,
+    ),
+    "CourseCreated": obj({"id": integer(), "status": ref("CourseStatus")}),
+    "CourseSubmitted": obj({"id": integer(), "status": ref("CourseStatus")}),
+    "CoverSet": obj({"id": integer(), "cover": {"const": True}}),
+    "LessonSummary": obj(
+        {
+            "id": integer(),
+            "position": integer(minimum=1),
+            "title": string(),
+            "status": ref("LessonStatus"),
+        }
+    ),
+    "Course": obj(
+        {
+            "id": integer(),
+            "status": ref("CourseStatus"),
+            "title": string(),
+            "occupation_code": string(),
+            "occupation_name": string(),
+            "level": nullable(one_of(CourseLevel)),
+            "level_name": nullable(one_of(LEVEL_NAMES_ZH.values(), "The level's Chinese name.")),
+            "hours": {"type": "number", "description": "Nominal class hours."},
+            "description": string(),
+            "reject_reason": nullable(string("Why the bureau rejected it, when it did.")),
+            "lessons": array(ref("LessonSummary"), "In order of position."),
+        }
+    ),
+    "CourseList": obj({"items": array(ref("Course"), "The platform's courses, oldest first.")}),
+    # Lessons
+    "NewLesson": obj(
+        {"title": string("At most 200 characters.", minLength=1, maxLength=200)},
+        {
+            "position": integer(
+                "1 to (number of lessons + 1); later lessons move down. Default: last.", minimum=1
+            )
+        },
+        closed=False,
+    ),
+    "LessonCreated": obj({"id": integer(), "position": integer(minimum=1)}),
+    "Rendition": obj(
+        {
+            "name": string("e.g. `360p`."),
+            "width": integer(),
+            "height": integer(),
+            "bandwidth": integer("Peak bit rate, bits per second."),
+        }
+    ),
+    "CaptionTrack": obj(
+        {
+            "language": string("BCP 47 tag, e.g. `zh-CN`."),
+            "label": string("Shown in the player's menu."),
+        }
+    ),
+    "Lesson": obj(
+        {
+            "id": integer(),
+            "course_id": integer(),
+            "position": integer(minimum=1),
+            "title": string(),
+            "status": ref("LessonStatus"),
+            "progress": {"type": "number", "minimum": 0, "maximum": 100, "description": "Percent."},
+            "duration_s": nullable({"type": "number", "description": "Once processed."}),
+            "error": nullable(
+                obj(
+                    {"code": string(), "message": string()},
+                    description="Why processing failed, e.g. `not_a_video`, `truncated`, "
+                    "`unsupported_codec`, `too_long`; upload a new file from byte 0.",
+                )
+            ),
+            "playlist_url": nullable(
+                string("Signed HLS master playlist, short-lived; `ready` only.", format="uri")
+            ),
+            "poster_url": nullable(string("Signed poster image; `ready` only.", format="uri")),
+            "renditions": array(ref("Rendition")),
+            "captions": array(ref("CaptionTrack")),
+            "upload": obj(
+                {
+                    "received_bytes": integer(minimum=0),
+                    "total_bytes": nullable(integer(minimum=1)),
+                }
+            ),
+        }
+    ),
+    "UploadState": obj(
+        {
+            "received_bytes": integer(
+                "Bytes stored so far: the offset the next chunk starts at.", minimum=0
+            ),
+            "total_bytes": nullable(integer("Total size announced by Content-Range.", minimum=1)),
+            "status": ref("LessonStatus"),
+        }
+    ),
+    "CaptionUpload": obj(
+        {
+            "file": string(
+                "SRT or WebVTT, UTF-8, at most 2 MB; stored as WebVTT.",
+                contentMediaType="text/vtt",
+            ),
+            "language": string("BCP 47 tag such as `zh-CN` or `en`; replaces that language."),
+        },
+        closed=False,
+    ),
+    # Study
+    "Enrolled": obj({"id": integer("The new enrolment.")}),
+    "LessonStudy": obj(
+        {
+            "id": integer("The lesson."),
+            "title": string(),
+            "duration_s": {"type": "number", "description": "The video's length."},
+            "credited_s": {"type": "number", "description": "Study time credited so far."},
+            "coverage": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "Share of the video watched at least once.",
+            },
+            "completed": {"type": "boolean"},
+            "resume_s": {"type": "number", "description": "Where the player should resume."},
+            "needed_s": {"type": "number", "description": "Credited time still needed."},
+        }
+    ),
+    "Enrollment": obj(
+        {
+            "id": integer(),
+            "course_id": integer(),
+            "course_title": string(),
+            "lessons": array(ref("LessonStudy"), "In order of position."),
+            "credited_s": {"type": "number", "description": "Study time credited, all lessons."},
+            "required_s": {"type": "number", "description": "Credited time completion needs."},
+            "completed": {"type": "boolean"},
+            "subsidy": obj(
+                {
+                    "status": string("Where the subsidy decision stands, e.g. `in_progress`."),
+                    "reasons": array(string(), "Why it is not (yet) granted."),
+                }
+            ),
+        }
+    ),
+    "EnrollmentList": obj({"items": array(ref("Enrollment"), "Newest first.")}),
+    "FaceCheck": nullable(
+        {"type": "object", "description": "A face check the player must take; null for now."}
+    ),
+    "StudySession": obj(
+        {
+            "id": integer("Send heartbeats to this session."),
+            "check": ref("FaceCheck"),
+            "heartbeat_s": {"type": "number", "description": "Send a heartbeat this often."},
+            "resume_s": {"type": "number", "description": "Where to start playing."},
+            "furthest_s": {"type": "number", "description": "The furthest point reached."},
+            "playlist_url": string("Signed HLS master playlist, short-lived.", format="uri"),
+        }
+    ),
+    "Heartbeat": obj(
+        {
+            "position_s": {
+                "type": "number",
+                "minimum": 0,
+                "description": "The player's position, 0 to the lesson's length (+2 s).",
+            }
+        },
+        {
+            "hidden": {"type": "boolean", "default": False, "description": "The page is hidden."},
+            "playing": {"type": "boolean", "default": True, "description": "Not paused."},
+        },
+        closed=False,
+    ),
+    "HeartbeatResult": obj(
+        {
+            "credited_s": {"type": "number", "description": "Seconds this heartbeat earned."},
+            "reason": nullable(
+                one_of(Reason, "Why it earned less than the time since the previous one.")
+            ),
+            "lesson_credited_s": {"type": "number"},
+            "furthest_s": {"type": "number"},
+            "coverage": {"type": "number", "minimum": 0, "maximum": 1},
+            "completed": {"type": "boolean", "description": "The lesson is complete."},
+            "check": ref("FaceCheck"),
+        }
+    ),
+    "OpenApiDocument": {"type": "object", "description": "This document."},
+}
+
+# --- Errors: every code the API answers with, and its status -----------------------------------
+
+ERRORS: dict[str, tuple[int, str]] = {
+    "malformed_json": (400, "The body is not a JSON object."),
+    "csrf_failed": (400, "A signed-in browser session sent no valid `X-CSRFToken` header."),
+    "length_required": (400, "No `Content-Length`."),
+    "bad_content_range": (
+        400,
+        "`Content-Range` is not `bytes <first>-<last>/<total>`, or the range does not fit.",
+    ),
+    "length_mismatch": (400, "The body length differs from the size in `Content-Range`."),
+    "incomplete_chunk": (400, "The connection broke mid-chunk; send the chunk again."),
+    "unauthorized": (401, "No credentials: send a bearer token or sign in."),
+    "invalid_token": (401, "The bearer token is wrong, expired or revoked."),
+    "bad_credentials": (401, "Wrong login or password."),
+    "forbidden": (403, "The caller's role may not do this."),
+    "not_enrolled": (403, "Enrol in the course first."),
+    "not_found": (404, "No such resource, or it belongs to another platform."),
+    "already_registered": (409, "This ID number already has an account."),
+    "course_locked": (409, "The course is in review, published or withdrawn."),
+    "no_lessons": (409, "The course has no lessons."),
+    "lessons_not_ready": (409, "Some lessons have no processed video (see `lesson_ids`)."),
+    "wrong_offset": (
+        409,
+        "The chunk does not start where the upload stands; resume at `expected_offset`.",
+    ),
+    "total_changed": (
+        409,
+        "The total size differs from the upload in progress (`expected_total`).",
+    ),
+    "processing": (409, "The video is queued or being processed."),
+    "already_enrolled": (409, "Already enrolled; `id` names the enrolment."),
+    "lesson_not_ready": (409, "The lesson's video is not ready."),
+    "session_ended": (
+        409,
+        "The study session ended, e.g. the lesson was opened elsewhere (`end_reason`).",
+    ),
+    "too_large": (413, "The body, or the announced video, exceeds the limit."),
+    "unsupported_media_type": (415, "Send the body as `application/json`."),
+    "not_a_video": (415, "The first bytes are not a known video container."),
+    "invalid": (422, "Some fields are not valid; see `fields`."),
+    "empty_upload": (422, "The upload has no bytes."),
+    "not_an_image": (422, "The cover is not a JPEG or PNG image."),
+    "invalid_captions": (422, "The file is not SRT or WebVTT captions, or holds no cues."),
+    "locked_out": (429, "Too many failed sign-ins; wait `retry_after_s` (`Retry-After`)."),
+}
+
+# Shared responses, used wherever an operation answers exactly these codes for a status.
+STANDARD_ERRORS: dict[str, tuple[str, ...]] = {
+    "Unauthorized": ("invalid_token", "unauthorized"),
+    "Forbidden": ("forbidden",),
+    "NotFound": ("not_found",),
+    "TooLarge": ("too_large",),
+    "UnsupportedMediaType": ("unsupported_media_type",),
+    "Invalid": ("invalid",),
+}
+
+STATUS_TEXT = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Not valid",
+    429: "Too many requests",
+}
+
+
+def error_response(codes: Iterable[str]) -> dict[str, Any]:
+    codes = sorted(codes)
+    status = ERRORS[codes[0]][0]
+    lines = [f"- `{code}`: {ERRORS[code][1]}" for code in codes]
+    response: dict[str, Any] = {
+        "description": STATUS_TEXT[status] + ".\n\n" + "\n".join(lines),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "allOf": [ref("Error")],
+                    "properties": {"error": {"properties": {"code": {"enum": codes}}}},
+                }
+            }
+        },
+    }
+    if "locked_out" in codes:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds until signing in is allowed again.",
+                "schema": {"type": "integer"},
+            }
+        }
+    return response
+
+
+# --- Operations ---------------------------------------------------------------------------------
+
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "course_id": {"schema": integer(), "description": "A course of the calling platform."},
+    "lesson_id": {"schema": integer(), "description": "A lesson."},
+    "code": {"schema": string(), "description": "Occupation or group code, e.g. `6-31-01-03`."},
+    "enrollment_id": {"schema": integer(), "description": "An enrolment."},
+    "session_id": {"schema": integer(), "description": "A study session of the caller."},
+}
+
+UNSAFE = frozenset({"post", "put", "patch", "delete"})
+JSON_BODY_ERRORS = ("malformed_json", "too_large", "unsupported_media_type")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    tag: str
+    summary: str
+    description: str = ""
+    # None: anyone. (): any signed-in caller. Otherwise the roles allowed.
+    roles: tuple[Role, ...] | None = None
+    parameters: tuple[dict[str, Any], ...] = ()
+    body: dict[str, Any] | None = None
+    responses: dict[int, dict[str, Any]] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+
+    @property
+    def operation_id(self) -> str:
+        words = re.sub(r"[{}]", "", self.path.removeprefix("/api/v1/")).split("/")
+        return "_".join([self.method, *(word.replace("-", "_") for word in words if word)])
+
+    def security(self) -> list[dict[str, list[str]]]:
+        if self.roles is None:
+            return []
+        roles = [role.value for role in self.roles]
+        schemes = [{"bearer": roles}]
+        if self.roles != (Role.PLATFORM,):  # platform accounts have no password to sign in with
+            session = {"session": roles}
+            if self.method in UNSAFE:
+                session["csrfToken"] = []
+            schemes.append(session)
+        return schemes
+
+    def error_codes(self) -> set[str]:
+        codes = set(self.errors)
+        if self.roles is not None:
+            codes |= {"unauthorized", "invalid_token"}
+            if self.roles:
+                codes.add("forbidden")
+            if self.method in UNSAFE and self.roles != (Role.PLATFORM,):
+                codes.add("csrf_failed")
+        if self.body and "application/json" in self.body["content"]:
+            codes |= set(JSON_BODY_ERRORS)
+        if "{" in self.path:
+            codes.add("not_found")
+        return codes
+
+    def operation(self) -> dict[str, Any]:
+        operation: dict[str, Any] = {
+            "operationId": self.operation_id,
+            "tags": [self.tag],
+            "summary": self.summary,
+        }
+        if self.description:
+            operation["description"] = self.description
+        operation["security"] = self.security()
+        parameters = [
+            {"name": name, "in": "path", "required": True, **PATH_PARAMETERS[name]}
+            for name in re.findall(r"{(\w+)}", self.path)
+        ]
+        if parameters or self.parameters:
+            operation["parameters"] = [*parameters, *self.parameters]
+        if self.body:
+            operation["requestBody"] = self.body
+        responses: dict[str, Any] = {str(status): body for status, body in self.responses.items()}
+        by_status: dict[int, set[str]] = {}
+        for code in self.error_codes():
+            by_status.setdefault(ERRORS[code][0], set()).add(code)
+        for status, codes in sorted(by_status.items()):
+            shared = next((n for n, c in STANDARD_ERRORS.items() if set(c) == codes), None)
+            responses[str(status)] = (
+                {"$ref": f"#/components/responses/{shared}"} if shared else error_response(codes)
+            )
+        operation["responses"] = responses
+        return operation
+
+
+def json_request(schema: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": ref(schema)}
+    if example is not None:
+        media["example"] = example
+    return {"required": True, "content": {"application/json": media}}
+
+
+def json_response(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def header(
+    name: str, schema: Schema, description: str, *, required: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+PLATFORM = (Role.PLATFORM,)
+
+UPLOAD_PROTOCOL = """\
+Send the video as raw bytes, in order, one `PUT` per chunk, each with
+`Content-Range: bytes <first>-<last>/<total>` (inclusive byte positions, as in
+`bytes 0-1048575/73400320`) and a `Content-Length` equal to the chunk's size. A small file may
+go in one request without `Content-Range`.
+
+- Chunks may be at most `UPLOAD_CHUNK_MAX_BYTES` (64 MiB by default); the whole video at most
+`VIDEO_MAX_BYTES` (4 GiB by default), else `too_large`.
+- The answer says how many bytes the server holds (`received_bytes`): `200` while more are
+expected, `202` once the last byte is in and processing has been queued.
+- After a broken connection, `GET /api/v1/lessons/{lesson_id}/upload` and continue at
+`received_bytes`. A chunk sent again is acknowledged (`200`) and ignored; a chunk at any other
+offset is refused with `409 wrong_offset` and `expected_offset`.
+- The first bytes must look like a video container (MP4, MOV, WebM, MKV, AVI, FLV, MPEG-TS...),
+else `415 not_a_video`; the full check runs during processing (see the lesson's `error`).
+- Once the lesson is `ready` or `failed`, a new upload starting at byte 0 replaces the video.
+- While the lesson is `queued` or `processing`, uploads are refused with `409 processing`."""
+
+ENDPOINTS: list[Endpoint] = [
+    # Accounts
+    Endpoint(
+        "post",
+        "/api/v1/auth/register",
+        "Accounts",
+        "Register a trainee",
+        "Creates a trainee account under a real name and resident ID number.",
+        body=json_request(
+            "Registration",
+            {
+                "name": "李四",
+                "id_number": "110105199003071239",
+                "phone": "13912345678",
+                "password": "Study2026ok",
+            },
+        ),
+        responses={201: json_response("Registered", "Registered.")},
+        errors=("invalid", "already_registered"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/auth/token",
+        "Accounts",
+        "Get an API token",
+        "Trainees sign in with their ID number, staff with their username. Repeated failures "
+        "lock the account, and the client address, for a while. Platforms get their tokens "
+        "from the bureau instead.",
+        body=json_request("TokenRequest", {"login": "110105199003071239", "password": "…"}),
+        responses={200: json_response("Token", "A new token.")},
+        errors=("invalid", "bad_credentials", "locked_out"),
+    ),
+    Endpoint(
+        "delete",
+        "/api/v1/auth/token",
+        "Accounts",
+        "Revoke the calling token",
+        "Signs the bearer token of this request out for good.",
+        roles=(),
+        responses={204: {"description": "Revoked."}},
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/me",
+        "Accounts",
+        "The calling account",
+        roles=(),
+        responses={200: json_response("User", "The caller.")},
+    ),
+    # Occupations
+    Endpoint(
+        "get",
+        "/api/v1/occupations",
+        "Occupations",
+        "Search the occupational classification",
+        "Matches names containing `q`, codes starting with it, or a GB/T 6565 code.",
+        parameters=(
+            query("q", string(maxLength=100), "Search text, at most 100 characters."),
+            query("level", integer(minimum=0, maximum=4, default=0), "Only this level; 0 any."),
+            query("parent", string(), "Only the nodes directly below this code."),
+            query("page", integer(minimum=1, maximum=10_000, default=1), "Page number."),
+            query("per_page", integer(minimum=1, maximum=100, default=20), "Items per page."),
+        ),
+        responses={200: json_response("OccupationPage", "One page of matches.")},
+        errors=("invalid",),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/occupations/{code}",
+        "Occupations",
+        "One occupation or group, with its children",
+        responses={200: json_response("OccupationDetail", "The node.")},
+    ),
+    # Courses
+    Endpoint(
+        "post",
+        "/api/v1/courses",
+        "Courses",
+        "Create a course",
+        "The course starts as a `draft` of the calling platform.",
+        roles=PLATFORM,
+        body=json_request(
+            "NewCourse",
+            {
+                "occupation_code": "6-31-01-03",
+                "title": "低压电工作业",
+                "hours": 16,
+                "level": "初级",
+            },
+        ),
+        responses={201: json_response("CourseCreated", "Created.")},
+        errors=("invalid",),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/courses",
+        "Courses",
+        "List the platform's courses",
+        roles=PLATFORM,
+        responses={200: json_response("CourseList", "Every course of the calling platform.")},
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/courses/{course_id}",
+        "Courses",
+        "One course with its lessons",
+        roles=PLATFORM,
+        responses={200: json_response("Course", "The course.")},
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/courses/{course_id}/submit",
+        "Courses",
+        "Submit a course for review",
+        "A `draft` or `rejected` course goes `in_review` once every lesson is `ready`. "
+        "It is locked until the bureau decides.",
+        roles=PLATFORM,
+        responses={200: json_response("CourseSubmitted", "In review.")},
+        errors=("course_locked", "no_lessons", "lessons_not_ready"),
+    ),
+    Endpoint(
+        "put",
+        "/api/v1/courses/{course_id}/cover",
+        "Courses",
+        "Set the cover image",
+        "The raw JPEG or PNG bytes, at most 5 MB; the content decides, not the Content-Type.",
+        roles=PLATFORM,
+        body={
+            "required": True,
+            "content": {
+                kind: {"schema": string(contentMediaType=kind)}
+                for kind in ("image/jpeg", "image/png")
+            },
+        },
+        responses={200: json_response("CoverSet", "Stored.")},
+        errors=("course_locked", "too_large", "not_an_image"),
+    ),
+    # Lessons
+    Endpoint(
+        "post",
+        "/api/v1/courses/{course_id}/lessons",
+        "Lessons",
+        "Add a lesson",
+        "The lesson waits for its video (`awaiting_upload`).",
+        roles=PLATFORM,
+        body=json_request("NewLesson", {"title": "第一课 安全用电"}),
+        responses={201: json_response("LessonCreated", "Created.")},
+        errors=("invalid", "course_locked"),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/lessons/{lesson_id}",
+        "Lessons",
+        "One lesson: processing state, playback and captions",
+        "Platforms see their own lessons; auditors and admins every lesson. Poll this while "
+        "the lesson is `queued` or `processing`.",
+        roles=(Role.PLATFORM, Role.AUDITOR, Role.ADMIN),
+        responses={200: json_response("Lesson", "The lesson.")},
+    ),
+    Endpoint(
+        "put",
+        "/api/v1/lessons/{lesson_id}/video",
+        "Lessons",
+        "Upload the video, resumably, in chunks",
+        UPLOAD_PROTOCOL,
+        roles=PLATFORM,
+        parameters=(
+            header(
+                "Content-Range",
+                string(pattern=r"^bytes \d+-\d+/\d+$"),
+                "`bytes <first>-<last>/<total>`, inclusive. Leave out to send the whole file.",
+            ),
+            header(
+                "Content-Length",
+                integer(minimum=0),
+                "The chunk's size in bytes; must equal `<last> - <first> + 1`.",
+                required=True,
+            ),
+        ),
+        body={
+            "required": True,
+            "content": {
+                "application/octet-stream": {
+                    "schema": string(
+                        "The chunk's raw bytes.", contentMediaType="application/octet-stream"
+                    )
+                }
+            },
+        },
+        responses={
+            200: json_response("UploadState", "Stored; send the chunk at `received_bytes`."),
+            202: json_response("UploadState", "The whole file is in; processing is queued."),
+        },
+        errors=(
+            "length_required",
+            "bad_content_range",
+            "length_mismatch",
+            "incomplete_chunk",
+            "course_locked",
+            "wrong_offset",
+            "total_changed",
+            "processing",
+            "too_large",
+            "not_a_video",
+            "empty_upload",
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/lessons/{lesson_id}/upload",
+        "Lessons",
+        "Where an upload stands",
+        "Ask after a broken connection, then resume at `received_bytes`.",
+        roles=PLATFORM,
+        responses={200: json_response("UploadState", "The upload's state.")},
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/lessons/{lesson_id}/captions",
+        "Lessons",
+        "Add captions",
+        "SRT or WebVTT as multipart field `file`, with `language`. Stored as WebVTT and served "
+        "with the HLS playlist; a second file in the same language replaces the first.",
+        roles=PLATFORM,
+        body={
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": ref("CaptionUpload"),
+                    "encoding": {"file": {"contentType": "text/vtt, application/x-subrip"}},
+                }
+            },
+        },
+        responses={201: json_response("CaptionTrack", "Stored.")},
+        errors=("invalid", "invalid_captions", "too_large"),
+    ),
+    # Study
+    Endpoint(
+        "post",
+        "/api/v1/courses/{course_id}/enrollments",
+        "Study",
+        "Enrol in a published course",
+        roles=(Role.TRAINEE,),
+        responses={201: json_response("Enrolled", "Enrolled.")},
+        errors=("already_enrolled",),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/me/enrollments",
+        "Study",
+        "The caller's enrolments with progress",
+        roles=(Role.TRAINEE,),
+        responses={200: json_response("EnrollmentList", "Every enrolment of the trainee.")},
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/enrollments/{enrollment_id}",
+        "Study",
+        "One enrolment with progress per lesson",
+        "Trainees see their own enrolments; auditors and admins every one.",
+        roles=(),
+        responses={200: json_response("Enrollment", "The enrolment.")},
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/lessons/{lesson_id}/sessions",
+        "Study",
+        "Start studying a lesson",
+        "Opens a study session on a ready lesson of an enrolled course. Any other open "
+        "session of the trainee ends: one device at a time.",
+        roles=(Role.TRAINEE,),
+        responses={201: json_response("StudySession", "The session, and where to resume.")},
+        errors=("not_enrolled", "lesson_not_ready"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/sessions/{session_id}/heartbeats",
+        "Study",
+        "Report the player's position",
+        "Send every `heartbeat_s` seconds while the lesson is open. The server credits study "
+        "time by its own clock and record; the client's account of time is never taken.",
+        roles=(Role.TRAINEE,),
+        body=json_request("Heartbeat", {"position_s": 42.5, "hidden": False, "playing": True}),
+        responses={200: json_response("HeartbeatResult", "What this heartbeat earned.")},
+        errors=("invalid", "session_ended"),
+    ),
+    # This document
+    Endpoint(
+        "get",
+        "/api/v1/openapi.json",
+        "Documentation",
+        "This API description",
+        "OpenAPI 3.1. Readable as a page at `/api/docs`.",
+        responses={200: json_response("OpenApiDocument", "The document.")},
+    ),
+]
+
+TAGS = [
+    {"name": "Accounts", "description": "Registration, tokens and the calling account."},
+    {"name": "Occupations", "description": "The 2022 Occupational Classification (read-only)."},
+    {"name": "Courses", "description": "Training platforms push courses in for review."},
+    {"name": "Lessons", "description": "Lessons, their videos (resumable upload) and captions."},
+    {"name": "Study", "description": "Trainees enrol, study lessons and earn credited time."},
+    {"name": "Documentation", "description": "This description of the API."},
+]
+
+OVERVIEW = """\
+The JSON API of VeriSkill, the city labour bureau's vocational-training service. Training
+platforms push courses and videos in; trainee and staff clients read their data.
+
+Authentication: send `Authorization: Bearer <token>`. Platforms get tokens from the bureau;
+trainees and staff get them from `POST /api/v1/auth/token`. A browser signed in to the site may
+call the API with its session cookie instead, and must then send the page's CSRF token in the
+`X-CSRFToken` header on every `POST`, `PUT`, `PATCH` and `DELETE`. A token that is sent but
+wrong is always refused (`invalid_token`), never replaced by the session.
+
+Errors: every failure answers `{"error": {"code", "message", ...}}` with a matching HTTP status.
+Codes are stable; messages are for people and follow the caller's language. Requests with a
+JSON body need `Content-Type: application/json` and may be at most 1 MiB
+(`MAX_REQUEST_BYTES`). Any endpoint may also answer `405 method_not_allowed` or
+`500 internal`."""
+
+
+def build_document() -> dict[str, Any]:
+    tags = {tag["name"] for tag in TAGS}
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        assert endpoint.tag in tags, f"undeclared tag {endpoint.tag}"
+        assert endpoint.method not in paths.get(endpoint.path, {}), endpoint.path
+        paths.setdefault(endpoint.path, {})[endpoint.method] = endpoint.operation()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "VeriSkill API", "version": "1", "description": OVERVIEW},
+        "servers": [{"url": "/"}],
+        "tags": TAGS,
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {name: error_response(codes) for name, codes in STANDARD_ERRORS.items()},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (`vsk_...`); platforms act for their platform.",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "session",
+                    "description": "A browser signed in through the site's pages.",
+                },
+                "csrfToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-CSRFToken",
+                    "description": "The page's `csrf-token` meta value; session callers, "
+                    "on unsafe methods.",
+                },
+            },
+        },
+    }
+
+
+@cache
+def _built() -> dict[str, Any]:
+    return build_document()
+
+
+def document() -> dict[str, Any]:
+    """The document, built once per process; each caller gets its own copy."""
+    return copy.deepcopy(_built())
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json():
+    return jsonify(document())
+
+
+# --- The page -----------------------------------------------------------------------------------
+
+
+def resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    seen = 0
+    while "$ref" in node and seen < 20:
+        target: Any = doc
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node, seen = target, seen + 1
+    return node
+
+
+def has_type(schema: Schema, kind: str) -> bool:
+    declared = schema.get("type")
+    return declared == kind or (isinstance(declared, list) and kind in declared)
+
+
+def type_label(schema: Schema, doc: dict[str, Any] | None = None) -> str:
+    """A short type for people: `integer`, `string | null`, `array of Occupation`..."""
+    if "$ref" in schema:
+        target = resolve(doc, schema) if doc else {"properties": {}}
+        if "properties" not in target:  # a named enum or scalar: say what it is
+            return type_label(target, doc)
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(type_label(option, doc) for option in schema["anyOf"])
+    if "const" in schema:
+        return str(schema["const"]).lower()
+    declared = schema.get("type", "any")
+    labels = []
+    for kind in declared if isinstance(declared, list) else [declared]:
+        if kind == "array":
+            labels.append(f"array of {type_label(schema.get('items', {}), doc)}")
+        elif kind == "string" and "contentMediaType" in schema:
+            labels.append(f"bytes ({schema['contentMediaType']})")
+        elif kind == "string" and "format" in schema:
+            labels.append(f"string ({schema['format']})")
+        else:
+            labels.append(kind)
+    return " | ".join(labels)
+
+
+CONSTRAINT_LABELS = {
+    "minimum": "≥",
+    "maximum": "≤",
+    "minLength": "length ≥",
+    "maxLength": "length ≤",
+    "pattern": "pattern",
+    "default": "default",
+}
+
+
+def constraints(schema: Schema) -> list[str]:
+    notes = []
+    if "enum" in schema:
+        values = ("null" if value is None else f'"{value}"' for value in schema["enum"])
+        notes.append("one of " + ", ".join(values))
+    notes += [
+        f"{label} {schema[key] if key == 'pattern' else json.dumps(schema[key])}"
+        for key, label in CONSTRAINT_LABELS.items()
+        if key in schema
+    ]
+    return notes
+
+
+@dataclass
+class Row:
+    name: str
+    type: str
+    required: bool
+    description: Markup
+    notes: list[str]
+
+
+def schema_rows(
+    doc: dict[str, Any], schema: Schema, prefix: str = "", depth: int = 0
+) -> Iterator[Row]:
+    """Flatten a schema into one row per field, nested fields as `a.b` and `items[].c`."""
+    schema = resolve(doc, schema)
+    if not has_type(schema, "object") or "properties" not in schema:
+        if not prefix:
+            yield Row(
+                "(body)", type_label(schema, doc), True, inline(schema.get("description", "")), []
+            )
+        return
+    required = set(schema.get("required", []))
+    for name, prop in schema["properties"].items():
+        target = resolve(doc, prop)
+        if "anyOf" in target:  # nullable: describe the non-null alternative
+            target = resolve(doc, next(o for o in target["anyOf"] if o.get("type") != "null"))
+        description = prop.get("description") or target.get("description", "")
+        yield Row(
+            prefix + name,
+            type_label(prop, doc),
+            name in required,
+            inline(description),
+            constraints(target),
+        )
+        if depth >= 6:
+            continue
+        if has_type(target, "object"):
+            yield from schema_rows(doc, target, f"{prefix}{name}.", depth + 1)
+        elif has_type(target, "array"):
+            yield from schema_rows(doc, target.get("items", {}), f"{prefix}{name}[].", depth + 1)
+
+
+def inline(text: str) -> Markup:
+    """One line of prose for the page, `code` in backticks shown as code."""
+    escaped = str(escape(" ".join(text.split())))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))  # noqa: S704 (escaped above)
+
+
+def rich(text: str) -> list[tuple[str, Any]]:
+    """Blocks of prose for the page: paragraphs, and lists made of `- ` lines."""
+    blocks: list[tuple[str, Any]] = []
+    for block in text.split("\n\n"):
+        if block.lstrip().startswith("- "):
+            items = re.split(r"(?m)^- ", block.strip())
+            blocks.append(("list", [inline(item) for item in items if item.strip()]))
+        elif block.strip():
+            blocks.append(("p", inline(block)))
+    return blocks
+
+
+def error_codes_of(response: dict[str, Any]) -> list[str]:
+    """The codes an error response names (see error_response); [] for other responses."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    if "allOf" not in schema:
+        return []
+    return schema["properties"]["error"]["properties"]["code"]["enum"]
+
+
+def page_response(doc: dict[str, Any], status: str, raw: dict[str, Any]) -> dict[str, Any]:
+    response = resolve(doc, raw)
+    codes = error_codes_of(response)
+    bodies = [
+        {
+            "media_type": kind,
+            "schema": type_label(media["schema"]),
+            "rows": [row for row in schema_rows(doc, media["schema"]) if row.name != "(body)"],
+        }
+        for kind, media in response.get("content", {}).items()
+    ]
+    return {
+        "status": status,
+        "summary": inline(response["description"].split("\n\n")[0]),
+        "codes": [(code, inline(ERRORS[code][1])) for code in codes],
+        "bodies": [] if codes else bodies,
+        "headers": list(response.get("headers", {})),
+    }
+
+
+def page_operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) -> dict:
+    security = op.get("security", [])
+    return {
+        "id": op["operationId"],
+        "method": method.upper(),
+        "path": path,
+        "summary": op["summary"],
+        "description": rich(op.get("description", "")),
+        "public": not security,
+        "roles": security[0]["bearer"] if security else [],
+        "session": any("session" in option for option in security),
+        "csrf": any("csrfToken" in option for option in security),
+        "parameters": [
+            {
+                "name": parameter["name"],
+                "in": parameter["in"],
+                "required": parameter.get("required", False),
+                "type": type_label(parameter["schema"], doc),
+                "notes": constraints(parameter["schema"]),
+                "description": inline(parameter.get("description", "")),
+            }
+            for parameter in op.get("parameters", [])
+        ],
+        "bodies": [
+            {"media_type": kind, "rows": list(schema_rows(doc, media["schema"]))}
+            for kind, media in op.get("requestBody", {}).get("content", {}).items()
+        ],
+        "responses": [page_response(doc, *item) for item in op["responses"].items()],
+    }
+
+
+def page_groups(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The document arranged for the template: tags in order, each with its operations."""
+    groups = {tag["name"]: {**tag, "operations": []} for tag in doc["tags"]}
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            groups[op["tags"][0]]["operations"].append(page_operation(doc, path, method, op))
+    return [group for group in groups.values() if group["operations"]]
+
+
+@bp.get("/api/docs")
+def docs_page():
+    doc = document()
+    errors = sorted(ERRORS.items(), key=lambda item: (item[1][0], item[0]))
+    return render_template(
+        "api_docs.html",
+        doc=doc,
+        overview=rich(doc["info"]["description"]),
+        groups=page_groups(doc),
+        error_rows=list(schema_rows(doc, ref("Error"))),
+        error_codes=[(status, code, inline(meaning)) for code, (status, meaning) in errors],
+    )
