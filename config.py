@@ -133,6 +133,9 @@ class Config:
     TRANSCODE_PRESET = env_str("TRANSCODE_PRESET", "veryfast")
     PLATFORM_TOKEN_TTL_DAYS = env_int("PLATFORM_TOKEN_TTL_DAYS", 365)
 
+    # Study time: the player reports every HEARTBEAT_S seconds; see app/learning/rules.py.
+    HEARTBEAT_S = env_float("HEARTBEAT_S", 15.0)
+
 
 class DevelopmentConfig(Config):
     """`make run`: nothing to install by hand, state under instance/."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ def init_extensions(app: Flask) -> None:
 
     app.extensions["veriskill.storage"] = storage_from_config(app.config)
     app.extensions["veriskill.jobs"] = make_backend(app)
+    app.extensions["veriskill.clock"] = time.time
     app.extensions["veriskill.login_throttle"] = LoginThrottle(
         store,
         max_per_account=app.config["LOGIN_MAX_FAILURES"],
@@ -94,10 +96,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app import catalog, courses, demo, identity, jobs, media, platforms, site
+    from app import (
+        catalog,
+        courses,
+        demo,
+        identity,
+        jobs,
+        learning,
+        media,
+        openapi,
+        platforms,
+        site,
+    )
     from app.identity.auth import UNSAFE_METHODS
 
-    for module in (site, identity, catalog, platforms, courses, media, jobs, demo):
+    for module in (
+        site,
+        identity,
+        catalog,
+        platforms,
+        courses,
+        learning,
+        media,
+        jobs,
+        demo,
+        openapi,
+    ):
         app.register_blueprint(module.bp)
 
     @app.before_request
@@ -112,6 +136,14 @@ def register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
     from app.i18n import HTML_LANG
+
+    @app.template_filter("duration")
+    def duration(seconds: float | None) -> str:
+        """Seconds as 1:05 or 1:02:05, as people read clocks."""
+        total = max(0, int(seconds or 0))
+        hours, rest = divmod(total, 3600)
+        minutes, secs = divmod(rest, 60)
+        return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:

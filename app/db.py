@@ -18,6 +18,12 @@ NAMING_CONVENTION = {
 }
 
 
+def like_pattern(text: str, *, prefix: bool = False) -> str:
+    """A LIKE pattern matching text literally (use with escape="\\"): `%` and `_` are data."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%" if prefix else f"%{escaped}%"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

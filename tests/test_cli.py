@@ -1,5 +1,9 @@
 """Command-line tools for operators: staff accounts and demo content."""
 
+import sqlalchemy as sa
+
+from app.courses.models import Course, CourseStatus, LessonStatus
+from app.extensions import db
 from app.identity.models import User
 from tests.conftest import count_rows
 
@@ -41,7 +45,11 @@ def test_demo_seed_creates_accounts_once_and_prints_credentials(runner, fresh_ap
     assert first.exit_code == 0, first.output
     assert "demo-admin" in first.output and "110105199003071239" in first.output
     created = count_rows(fresh_app, User)
-    assert created == 3
+    assert created == 4  # admin, auditor, trainee, and the demo platform's service account
+    with fresh_app.app_context():
+        course = db.session.scalar(sa.select(Course))
+        assert course.status is CourseStatus.PUBLISHED
+        assert [lesson.status for lesson in course.lessons] == [LessonStatus.READY] * 2
     second = runner.invoke(args=["demo", "seed"])
     assert "demo-auditor" in second.output
     assert count_rows(fresh_app, User) == created

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.catalog.models import Occupation
+from app.db import like_pattern
 from app.extensions import db
 
 DATA_FILE = Path(__file__).parent / "data" / "classification-2022.json"
@@ -95,10 +96,6 @@ def ancestors(occupation: Occupation) -> list[Occupation]:
     return chain[::-1]
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search(
     q: str = "",
     *,
@@ -111,11 +108,10 @@ def search(
     query = sa.select(Occupation)
     q = q.strip()
     if q:
-        pattern = _escape_like(q)
         query = query.where(
             sa.or_(
-                Occupation.name.like(f"%{pattern}%", escape="\\"),
-                Occupation.code.like(f"{pattern}%", escape="\\"),
+                Occupation.name.like(like_pattern(q), escape="\\"),
+                Occupation.code.like(like_pattern(q, prefix=True), escape="\\"),
                 Occupation.gb_code == q,
             )
         )

@@ -1,16 +1,29 @@
-"""`flask demo seed`: create demo accounts on an empty database and print how to sign in."""
+"""`flask demo seed`: demo accounts and a demo course on an empty database, for newcomers.
+
+The demo course's two lessons are test-pattern videos made with ffmpeg on first start and run
+through the real upload path and pipeline, so what a newcomer watches is what production does.
+"""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
 from flask import current_app
 
+from app.courses import service as courses
+from app.courses import upload
+from app.courses.pipeline import KIND as TRANSCODE
 from app.demo import bp
 from app.extensions import db
 from app.identity import service as identity
 from app.identity.models import Role, User
+from app.jobs import service as jobs
+from app.platforms import service as platforms
 from app.timeutil import today_local
+from media_pipeline import video
 
 # Fixed, documented credentials: demo content exists only in development databases.
 DEMO_STAFF = (
@@ -23,11 +36,19 @@ DEMO_TRAINEE = {
     "phone": "13800138000",
     "password": "DemoTrainee2026",
 }
+DEMO_COURSE = {
+    "occupation_code": "6-31-01-03",
+    "title": "低压电工安全作业（演示课程）",
+    "hours": 2,
+    "level": "初级",
+    "description": "演示课程：两节短课，用来体验报名、观看、学时认定的完整流程。",
+}
+DEMO_LESSONS = (("第一课 安全用电常识", 16), ("第二课 个人防护用品", 12))
 
 
 @bp.cli.command("seed")
 def seed() -> None:
-    """Create the demo accounts if the database has no accounts yet; print the credentials."""
+    """Create demo accounts and a published demo course if the database has no accounts yet."""
     if not current_app.config["DEMO_CONTENT"]:
         click.echo("demo content is off (DEMO_CONTENT=off or production); nothing created")
         return
@@ -37,8 +58,9 @@ def seed() -> None:
         identity.register_trainee(DEMO_TRAINEE, today=today_local())
         db.session.commit()
         click.echo("demo: accounts created")
+        _demo_course()
     elif identity.find_by_login(DEMO_TRAINEE["id_number"]) is None:
-        click.echo("demo: database already has accounts; no demo accounts added")
+        click.echo("demo: database already has accounts; no demo content added")
         return
     click.echo("Demo accounts (development only):")
     for role, username, password, _ in DEMO_STAFF:
@@ -46,3 +68,27 @@ def seed() -> None:
     click.echo(
         f"  trainee  login {DEMO_TRAINEE['id_number']:<20} password {DEMO_TRAINEE['password']}"
     )
+
+
+def _demo_course() -> None:
+    platform = platforms.create("演示培训平台", contact_name="演示")
+    course = courses.create_course(platform, DEMO_COURSE)
+    course_id = course.id
+    with tempfile.TemporaryDirectory(prefix="veriskill-demo-") as work:
+        for number, (title, seconds) in enumerate(DEMO_LESSONS, start=1):
+            lesson = courses.add_lesson(course, {"title": title})
+            source = Path(work) / f"lesson-{number}.mp4"
+            click.echo(f"demo: making lesson {number} ({seconds} s test pattern) with ffmpeg")
+            video.make_test_pattern(source, seconds=seconds, title=title)
+            size = source.stat().st_size
+            with source.open("rb") as body:
+                upload.receive_chunk(lesson, upload.ChunkRange(0, size - 1, size), body)
+            jobs.enqueue(TRANSCODE, lesson.id)
+            db.session.commit()
+    click.echo("demo: transcoding the lessons to HLS")
+    jobs.run_pending()  # ends the session: load the course again
+    course = courses.get_course(course_id)
+    courses.submit(course)
+    courses.publish(course)
+    db.session.commit()
+    click.echo(f"demo: course {course.id} {course.title!r} published")

@@ -115,3 +115,34 @@ def test_unknown_kind_fails_clearly(ctx):
     db.session.commit()
     service.run_pending()
     assert job(ctx, job_id).error_code == "unknown_job"
+
+
+def test_thread_backend_runs_a_dispatched_job_in_the_background(fresh_app):
+    import time
+
+    from tests.conftest import make_app
+
+    web = make_app(
+        fresh_app.config["SQLALCHEMY_DATABASE_URI"], JOB_BACKEND="thread", JOB_POLL_S=0.2
+    )
+    try:
+        with web.app_context():
+            job_id = service.enqueue("test_flaky", 9).id
+            db.session.commit()
+            service.dispatch(job_id)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                db.session.expire_all()
+                if db.session.get(Job, job_id).status is JobStatus.DONE:
+                    break
+                time.sleep(0.1)
+            assert db.session.get(Job, job_id).status is JobStatus.DONE
+            db.session.remove()
+        assert CALLS == [9]
+    finally:
+        backend = web.extensions["veriskill.jobs"]
+        backend.worker.stopped.set()
+        backend.worker.wake.set()
+        backend.thread.join(timeout=5)
+        with web.app_context():
+            db.engine.dispose()

@@ -1,0 +1,101 @@
+"""Enrolments, study sessions, per-lesson progress and the heartbeat record."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.courses.models import Course, Lesson
+from app.db import str_enum, utcnow
+from app.extensions import db
+
+
+class Enrollment(db.Model):
+    __tablename__ = "enrollment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trainee_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("course.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+    course: Mapped[Course] = relationship()
+    progress: Mapped[list[LessonProgress]] = relationship(back_populates="enrollment")
+
+    __table_args__ = (sa.UniqueConstraint("trainee_id", "course_id", name="uq_enrollment_once"),)
+
+
+class SessionEnd(enum.StrEnum):
+    SUPERSEDED = "superseded"  # the trainee started studying elsewhere
+    CLOSED = "closed"  # the player said goodbye
+
+
+class StudySession(db.Model):
+    """One sitting with one lesson, on one device. Only one is open per trainee at a time."""
+
+    __tablename__ = "study_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(sa.ForeignKey("enrollment.id"), index=True)
+    lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lesson.id"))
+    trainee_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[SessionEnd | None] = mapped_column(str_enum(SessionEnd))
+    # The previous accepted heartbeat, on the server's clock (epoch seconds).
+    last_at: Mapped[float | None]
+    last_position_s: Mapped[float | None]
+    # Whether that heartbeat said visible and playing (see rules.SessionState.last_active).
+    last_active: Mapped[bool] = mapped_column(default=False)
+    credited_s: Mapped[float] = mapped_column(default=0.0)
+    user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
+    address: Mapped[str] = mapped_column(sa.String(64), default="")
+
+    lesson: Mapped[Lesson] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+
+class LessonProgress(db.Model):
+    """What the server credited for one lesson of one enrolment, across all sessions."""
+
+    __tablename__ = "lesson_progress"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(sa.ForeignKey("enrollment.id"))
+    lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lesson.id"))
+    credited_s: Mapped[float] = mapped_column(default=0.0)
+    furthest_s: Mapped[float] = mapped_column(default=0.0)
+    # Where the player was last, to resume there.
+    position_s: Mapped[float] = mapped_column(default=0.0)
+    # The watched stretches as a merged JSON list of [start, end] seconds.
+    covered: Mapped[str] = mapped_column(sa.Text, default="[]")
+    coverage: Mapped[float] = mapped_column(default=0.0)
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    enrollment: Mapped[Enrollment] = relationship(back_populates="progress")
+
+    __table_args__ = (
+        sa.UniqueConstraint("enrollment_id", "lesson_id", name="uq_lesson_progress_lesson"),
+    )
+
+
+class HeartbeatRecord(db.Model):
+    """Every heartbeat as received, and what it earned: the evidence behind credited time."""
+
+    __tablename__ = "heartbeat"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("study_session.id"), index=True)
+    received_at: Mapped[float]  # server clock, epoch seconds
+    position_s: Mapped[float]
+    hidden: Mapped[bool]
+    playing: Mapped[bool]
+    credited_s: Mapped[float]
+    reason: Mapped[str | None] = mapped_column(sa.String(32))

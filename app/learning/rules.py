@@ -1,0 +1,300 @@
+"""Crediting rules for study time: what a heartbeat earns, which stretches were watched, completion.
+
+Pure functions over small frozen values; the service loads state from rows, calls these and stores
+the result. Every bound here is enforced on the server's clock and the server's record: the
+browser's own account of time and progress is never trusted beyond what these rules allow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+# A gap longer than this many heartbeats closes the span: the next heartbeat only re-anchors.
+GAP_HEARTBEATS = 2.0
+# No single heartbeat earns more than this many heartbeats' worth, however long the gap.
+CAP_HEARTBEATS = 1.5
+# How far a position may lie beyond the furthest point reached and still be credited from. It
+# absorbs network jitter (a late heartbeat followed by a prompt one moves the position further
+# than the server's clock did); it is also the most a client can skip per heartbeat unseen.
+SKIP_TOLERANCE_S = 3.0
+# Players report slightly different durations than ffprobe; positions this far past the end are
+# taken as the end, further ones are invalid.
+END_TOLERANCE_S = 2.0
+
+BUCKET_S = 10
+# A bucket counts as watched when the covered intervals span this share of it.
+BUCKET_MIN_FRACTION = 0.8
+COMPLETE_COVERAGE = 0.95
+COMPLETE_CREDIT = 0.9
+
+Interval = tuple[float, float]
+_EPSILON_S = 1e-9
+
+
+class Reason(StrEnum):
+    """Why a heartbeat earned less than the wall time since the previous one (stable codes)."""
+
+    FIRST_HEARTBEAT = "first_heartbeat"
+    GAP = "gap"
+    HIDDEN = "hidden"
+    PAUSED = "paused"
+    NO_PROGRESS = "no_progress"
+    AHEAD_OF_FURTHEST = "ahead_of_furthest"
+    TOO_FAST = "too_fast"
+    CAPPED_INTERVAL = "capped_interval"
+    LESSON_FULL = "lesson_full"
+    INVALID_POSITION = "invalid_position"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What the server remembers between heartbeats of one trainee on one lesson.
+
+    `last_at` and `last_position_s` belong to the current session (None before its first
+    heartbeat); `furthest_s` and `lesson_credited_s` carry over between sessions.
+    """
+
+    last_at: float | None
+    last_position_s: float | None
+    furthest_s: float
+    lesson_credited_s: float
+    duration_s: float
+    # The previous heartbeat said the page was visible and the video playing, so the stretch
+    # up to the next heartbeat was played: a pause or a hidden page ends it, it is still paid.
+    last_active: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.duration_s) and self.duration_s > 0):
+            raise ValueError(f"duration_s must be finite and positive, not {self.duration_s!r}")
+        for name in ("furthest_s", "lesson_credited_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and not negative, not {value!r}")
+        if (self.last_at is None) != (self.last_position_s is None):
+            raise ValueError("last_at and last_position_s are set together or not at all")
+        if self.last_at is not None and not math.isfinite(self.last_at):
+            raise ValueError(f"last_at must be finite, not {self.last_at!r}")
+        if self.last_position_s is not None and not (
+            math.isfinite(self.last_position_s) and self.last_position_s >= 0
+        ):
+            raise ValueError(f"last_position_s must be finite, not {self.last_position_s!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """One heartbeat: `at` is the server's receive time; the rest is what the client claims.
+
+    `position_s` is deliberately not checked here: it is client input, and `credit` answers an
+    unusable one with `Reason.INVALID_POSITION`.
+    """
+
+    at: float
+    position_s: float
+    hidden: bool
+    playing: bool = True
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.at):
+            raise ValueError(f"at must be finite, not {self.at!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CreditResult:
+    """`covered` is the stretch of the lesson verified as played on this heartbeat.
+
+    It is at most one interval, never longer than the wall time, starts where the previous
+    heartbeat was and lies within the lesson. It equals the credited stretch except when the
+    heartbeat says hidden or paused, or the lesson's credit is full: payment wants the stricter
+    evidence, while coverage only records what was played in time the server saw, so a trainee
+    who paused, or rewatched up to the cap, can still complete the lesson.
+    """
+
+    credited_s: float
+    new_state: SessionState
+    covered: tuple[Interval, ...]
+    reason: Reason | None
+
+
+def credit(
+    state: SessionState,
+    beat: Heartbeat,
+    *,
+    heartbeat_s: float,
+    skip_tolerance_s: float = SKIP_TOLERANCE_S,
+) -> CreditResult:
+    """Credit one heartbeat.
+
+    The advance from the previous position counts for at most the wall time since the previous
+    heartbeat and at most `CAP_HEARTBEATS` heartbeats, as the stretch starting at the previous
+    position: running faster than 1x or skipping never covers the part run past. It counts only
+    when it starts at most `skip_tolerance_s` beyond the furthest point reached, so a client that
+    jumped ahead earns nothing from there on until it comes back. It is credited up to what is
+    left of the lesson's duration, and only when the previous heartbeat said the page was
+    visible and the video playing: the heartbeat that reports a pause or a hidden page is paid
+    for the stretch before it, and nothing is paid after it until playing resumes. The first
+    heartbeat of a session, and one after a gap of more than `GAP_HEARTBEATS` heartbeats (or a
+    server clock that went back), only anchor the span. An invalid position is ignored
+    entirely: the state is returned unchanged.
+
+    `reason` is None when the position's advance was credited in full.
+    """
+    if not (math.isfinite(heartbeat_s) and heartbeat_s > 0):
+        raise ValueError(f"heartbeat_s must be finite and positive, not {heartbeat_s!r}")
+    if not (math.isfinite(skip_tolerance_s) and skip_tolerance_s >= 0):
+        raise ValueError(
+            f"skip_tolerance_s must be finite and not negative, not {skip_tolerance_s!r}"
+        )
+
+    duration_s = state.duration_s
+    if not _valid_position(beat.position_s, duration_s):
+        return CreditResult(0.0, state, (), Reason.INVALID_POSITION)
+    position_s = min(float(beat.position_s), duration_s)
+    active = beat.playing and not beat.hidden
+    anchored = replace(state, last_at=beat.at, last_position_s=position_s, last_active=active)
+
+    if state.last_at is None or state.last_position_s is None:
+        return _nothing(anchored, Reason.FIRST_HEARTBEAT)
+    wall_s = beat.at - state.last_at
+    if wall_s < 0 or wall_s > GAP_HEARTBEATS * heartbeat_s:
+        return _nothing(anchored, Reason.GAP)
+    # A span is paid only when it began with the page visible and the video playing; the beat
+    # that reports a pause or a hidden page closes such a span and is paid for it.
+    refused = None if state.last_active else Reason.HIDDEN if beat.hidden else Reason.PAUSED
+
+    start_s = state.last_position_s
+    advance_s = position_s - start_s
+    if _floor_ms(advance_s) <= 0:
+        return _nothing(anchored, refused or Reason.NO_PROGRESS)
+    if start_s > state.furthest_s + skip_tolerance_s:
+        return _nothing(anchored, refused or Reason.AHEAD_OF_FURTHEST)
+
+    cap_s = CAP_HEARTBEATS * heartbeat_s
+    watched_s = _floor_ms(min(advance_s, wall_s, cap_s))
+    room_s = max(0.0, duration_s - state.lesson_credited_s)
+    credited_s = 0.0 if refused else _floor_ms(min(watched_s, room_s))
+
+    reason = refused
+    if refused is None:
+        if credited_s < watched_s:
+            reason = Reason.LESSON_FULL
+        elif cap_s < min(advance_s, wall_s):
+            reason = Reason.CAPPED_INTERVAL
+        elif advance_s > wall_s + skip_tolerance_s:
+            reason = Reason.TOO_FAST
+
+    covered: tuple[Interval, ...] = ()
+    furthest_s = state.furthest_s
+    if watched_s > 0:
+        covered = ((start_s, start_s + watched_s),)
+        furthest_s = max(furthest_s, start_s + watched_s)
+    lesson_credited_s = state.lesson_credited_s
+    if credited_s > 0:
+        lesson_credited_s = min(duration_s, lesson_credited_s + credited_s)
+    new_state = replace(anchored, furthest_s=furthest_s, lesson_credited_s=lesson_credited_s)
+    return CreditResult(credited_s, new_state, covered, reason)
+
+
+def merge_intervals(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
+    """The union of intervals, sorted; empty, reversed and non-finite ones are dropped."""
+    clean = sorted(
+        (float(start), float(end))
+        for start, end in intervals
+        if math.isfinite(start) and math.isfinite(end) and end > start
+    )
+    merged: list[Interval] = []
+    for start, end in clean:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def bucket_count(duration_s: float) -> int:
+    """How many buckets a lesson has.
+
+    Buckets are `BUCKET_S` long; the tail forms a bucket of its own when it is at least half a
+    bucket long and is otherwise added to the bucket before, so the last bucket is between 0.5
+    and 1.5 buckets long. That keeps a player whose idea of the end differs from ours by a
+    fraction of a second from being refused completion over a sliver of a bucket.
+    """
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        return 0
+    return max(1, math.floor(duration_s / BUCKET_S + 0.5))
+
+
+def buckets_for(intervals: Iterable[Interval], duration_s: float) -> set[int]:
+    """The buckets watched, given every interval verified for the lesson so far.
+
+    A bucket counts when the union of the intervals covers at least `BUCKET_MIN_FRACTION` of it.
+    Pass all of the lesson's intervals (or their `merge_intervals`), not one heartbeat's: a
+    heartbeat's stretch usually straddles two buckets. Watching the same seconds twice counts once.
+    """
+    count = bucket_count(duration_s)
+    if count == 0:
+        return set()
+    seen = [0.0] * count
+    for start, end in merge_intervals(intervals):
+        start, end = max(start, 0.0), min(end, duration_s)
+        if end <= start:
+            continue
+        first = min(int(start // BUCKET_S), count - 1)
+        last = min(int(end // BUCKET_S), count - 1)
+        for index in range(first, last + 1):
+            low, high = _bucket_bounds(index, count, duration_s)
+            overlap = min(end, high) - max(start, low)
+            if overlap > 0:
+                seen[index] += overlap
+    return {
+        index
+        for index in range(count)
+        if seen[index]
+        >= BUCKET_MIN_FRACTION * _bucket_length(index, count, duration_s) - _EPSILON_S
+    }
+
+
+def coverage(buckets: set[int], duration_s: float) -> float:
+    """The share of the lesson's buckets watched, from 0 to 1; the last bucket counts as one."""
+    count = bucket_count(duration_s)
+    if count == 0:
+        return 0.0
+    return len({index for index in buckets if 0 <= index < count}) / count
+
+
+def is_complete(coverage: float, credited_s: float, duration_s: float) -> bool:
+    """A lesson is complete when enough of it was watched and enough time was credited for it."""
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        return False
+    return coverage >= COMPLETE_COVERAGE and credited_s >= COMPLETE_CREDIT * duration_s
+
+
+def _nothing(new_state: SessionState, reason: Reason) -> CreditResult:
+    return CreditResult(0.0, new_state, (), reason)
+
+
+def _valid_position(position_s: float, duration_s: float) -> bool:
+    return math.isfinite(position_s) and 0 <= position_s <= duration_s + END_TOLERANCE_S
+
+
+def _floor_ms(seconds: float) -> float:
+    """Round down to whole milliseconds, never above `seconds` and never below zero."""
+    if not seconds > 0:
+        return 0.0
+    millis = math.floor(seconds * 1000)
+    while millis > 0 and millis / 1000 > seconds:
+        millis -= 1
+    return millis / 1000
+
+
+def _bucket_bounds(index: int, count: int, duration_s: float) -> tuple[float, float]:
+    low = float(index * BUCKET_S)
+    high = duration_s if index == count - 1 else float((index + 1) * BUCKET_S)
+    return low, high
+
+
+def _bucket_length(index: int, count: int, duration_s: float) -> float:
+    low, high = _bucket_bounds(index, count, duration_s)
+    return high - low

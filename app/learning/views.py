@@ -1,0 +1,110 @@
+"""Pages for trainees: the course catalogue, a course, enrolment progress, the player."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from app.catalog import service as catalog
+from app.courses.models import LEVEL_LABELS
+from app.errors import AppError
+from app.extensions import db
+from app.identity.auth import role_required
+from app.identity.models import Role
+from app.learning import bp, service
+
+# Why a heartbeat earned less than the time that passed, in the trainee's words.
+REASON_TEXT = {
+    "first_heartbeat": _l("Playback started; time counts from the next report."),
+    "gap": _l("The connection was lost for a while; that time was not counted."),
+    "hidden": _l("The page was in the background; time is counted only while you watch."),
+    "paused": _l("The video was paused."),
+    "no_progress": _l("The video did not move forward."),
+    "ahead_of_furthest": _l("You skipped ahead; skipped parts earn no time. Go back and watch."),
+    "too_fast": _l("Played faster than normal speed; only real time counts."),
+    "capped_interval": _l("Reports came too far apart; only part of the time counted."),
+    "lesson_full": _l("This lesson's time is already complete."),
+    "invalid_position": _l("The player reported an impossible position."),
+}
+
+
+@bp.app_context_processor
+def learning_helpers() -> dict:
+    return {"reason_text": lambda code: REASON_TEXT.get(code, code)}
+
+
+@bp.get("/courses")
+def catalogue():
+    q = request.args.get("q", "").strip()[:100]
+    group = request.args.get("group", "")
+    groups = catalog.children(None)
+    if group not in {g.code for g in groups}:
+        group = ""
+    courses = service.published_courses(q, group or None)
+    return render_template(
+        "learning/catalogue.html",
+        courses=courses,
+        q=q,
+        group=group,
+        groups=groups,
+        level_labels=LEVEL_LABELS,
+    )
+
+
+@bp.get("/courses/<int:course_id>")
+def course(course_id: int):
+    try:
+        item = service.published_course(course_id)
+    except AppError:
+        abort(404)
+    enrollment = None
+    if current_user.is_authenticated and current_user.role is Role.TRAINEE:
+        enrollment = service.find_enrollment(current_user, item.id)
+    return render_template(
+        "learning/course.html", course=item, enrollment=enrollment, level_labels=LEVEL_LABELS
+    )
+
+
+@bp.post("/courses/<int:course_id>/enrol")
+@role_required(Role.TRAINEE)
+def enrol(course_id: int):
+    enrollment, _ = service.enroll(current_user, course_id)
+    db.session.commit()
+    return redirect(url_for("learning.enrollment", enrollment_id=enrollment.id))
+
+
+@bp.get("/learn")
+@login_required
+def my_learning():
+    enrollments = service.enrollments_of(current_user)
+    summaries = {e.id: service.summarize(e) for e in enrollments}
+    return render_template("learning/mine.html", enrollments=enrollments, summaries=summaries)
+
+
+@bp.get("/learn/<int:enrollment_id>")
+@login_required
+def enrollment(enrollment_id: int):
+    item = service.enrollment_for(current_user, enrollment_id)
+    return render_template(
+        "learning/enrollment.html",
+        enrollment=item,
+        summary=service.summarize(item),
+        reasons=service.reasons_summary(item),
+    )
+
+
+@bp.get("/learn/lessons/<int:lesson_id>")
+@role_required(Role.TRAINEE)
+def player(lesson_id: int):
+    lesson, enrollment = service.studyable_lesson(current_user, lesson_id)
+    lessons = enrollment.course.lessons
+    following = next((item for item in lessons if item.position > lesson.position), None)
+    return render_template(
+        "learning/player.html",
+        lesson=lesson,
+        enrollment=enrollment,
+        following=following,
+        heartbeat_s=current_app.config["HEARTBEAT_S"],
+        reasons={code: str(text) for code, text in REASON_TEXT.items()},
+    )

@@ -1,0 +1,139 @@
+// The lesson player. It reports what it is doing; the server decides what counts.
+//
+// A study session opens when the page loads. While the video plays, a heartbeat goes to the
+// server every HEARTBEAT_S seconds (and at play, pause, end and when the page is hidden) with
+// the playback position. The page never claims time watched: the server credits from its
+// own clock and records. Skipping past the furthest point watched, playing faster than 1x,
+// or watching with the page hidden earns nothing, so the player steers the trainee away from
+// those instead of letting them lose time unknowingly.
+(function () {
+  "use strict";
+  var box = document.getElementById("player");
+  if (!box) { return; }
+  var video = document.getElementById("video");
+  var note = document.getElementById("note");
+  var creditedEl = document.getElementById("credited");
+  var coverageEl = document.getElementById("coverage");
+  var completeEl = document.getElementById("complete");
+  var qualitySelect = document.getElementById("quality");
+  var captionSelect = document.getElementById("captions");
+  var reasons = JSON.parse(box.dataset.reasons || "{}");
+  var heartbeatMs = Number(box.dataset.heartbeatS) * 1000;
+  var csrf = document.querySelector("meta[name=csrf-token]").content;
+  var SKIP_TOLERANCE_S = 3;
+  var session = null;
+  var furthest = 0;
+  var timer = null;
+
+  function say(text) { if (text) { note.textContent = text; } }
+
+  function clock(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
+    var mm = (h ? String(m).padStart(2, "0") : String(m)) + ":" + String(s).padStart(2, "0");
+    return h ? h + ":" + mm : mm;
+  }
+
+  function api(method, url, body) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (data) { return { status: response.status, data: data }; });
+    });
+  }
+
+  function show(state) {
+    creditedEl.textContent = clock(state.lesson_credited_s);
+    coverageEl.value = state.coverage;
+    completeEl.hidden = !state.completed;
+    furthest = Math.max(furthest, state.furthest_s);
+    if (state.reason && reasons[state.reason] && state.reason !== "first_heartbeat") {
+      say(reasons[state.reason]);
+    } else if (state.credited_s > 0) {
+      say(box.dataset.countingText || "");
+    }
+  }
+
+  function beat() {
+    if (!session) { return; }
+    var playing = !video.paused && !video.ended;
+    api("POST", "/api/v1/sessions/" + session + "/heartbeats", {
+      position_s: Math.min(video.currentTime || 0, video.duration || Infinity),
+      hidden: document.visibilityState === "hidden",
+      playing: playing
+    }).then(function (reply) {
+      if (reply.status === 200) { show(reply.data); return; }
+      if (reply.status === 409 && reply.data.error && reply.data.error.code === "session_ended") {
+        stop();
+        video.pause();
+      }
+      say(reply.data.error ? reply.data.error.message : "");
+    }).catch(function () { /* offline: the server will see the gap */ });
+  }
+
+  function start() {
+    if (timer === null) { timer = window.setInterval(beat, heartbeatMs); }
+  }
+  function stop() {
+    if (timer !== null) { window.clearInterval(timer); timer = null; }
+  }
+
+  // A pause (the end of the video pauses too) is reported at once: the stretch played
+  // before it is paid, nothing after it until playing resumes.
+  video.addEventListener("play", function () { beat(); start(); });
+  video.addEventListener("pause", function () { beat(); stop(); });
+  video.addEventListener("ratechange", function () {
+    if (video.playbackRate > 1) { video.playbackRate = 1; }
+  });
+  video.addEventListener("seeking", function () {
+    if (video.currentTime > furthest + SKIP_TOLERANCE_S) {
+      video.currentTime = furthest;
+      say(reasons.ahead_of_furthest);
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden" && !video.paused) {
+      video.pause();  // the pause handler reports it; hidden time never counts
+    }
+  });
+
+  api("POST", "/api/v1/lessons/" + box.dataset.lessonId + "/sessions").then(function (reply) {
+    if (reply.status !== 201) {
+      say(reply.data.error ? reply.data.error.message : "");
+      return;
+    }
+    session = reply.data.id;
+    furthest = reply.data.furthest_s;
+    var hls = VeriSkillHls.attach(video, reply.data.playlist_url, say);
+    video.addEventListener("loadedmetadata", function () {
+      if (reply.data.resume_s > 1) { video.currentTime = reply.data.resume_s; }
+    }, { once: true });
+    if (!hls) { return; }
+    hls.on(Hls.Events.MANIFEST_PARSED, function () {
+      hls.levels.forEach(function (level, index) {
+        var option = document.createElement("option");
+        option.value = index;
+        option.textContent = level.height + "p";
+        qualitySelect.appendChild(option);
+      });
+    });
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, function () {
+      hls.subtitleTracks.forEach(function (track, index) {
+        var option = document.createElement("option");
+        option.value = index;
+        option.textContent = track.name || track.lang;
+        captionSelect.appendChild(option);
+      });
+    });
+    qualitySelect.addEventListener("change", function () {
+      hls.currentLevel = Number(qualitySelect.value);
+    });
+    captionSelect.addEventListener("change", function () {
+      hls.subtitleTrack = Number(captionSelect.value);
+      hls.subtitleDisplay = Number(captionSelect.value) >= 0;
+    });
+  });
+})();
