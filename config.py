@@ -136,6 +136,18 @@ class Config:
     # Study time: the player reports every HEARTBEAT_S seconds; see app/learning/rules.py.
     HEARTBEAT_S = env_float("HEARTBEAT_S", 15.0)
 
+    # Face checks. A random check comes after a draw from [MIN, MAX] seconds of credited study;
+    # the trainee has CHECK_WINDOW_S to answer. FACE_THRESHOLD is the largest face distance
+    # accepted as the same person (see README: the error rates behind it).
+    CHECK_INTERVAL_MIN_S = env_float("CHECK_INTERVAL_MIN_S", 300.0)
+    CHECK_INTERVAL_MAX_S = env_float("CHECK_INTERVAL_MAX_S", 900.0)
+    CHECK_WINDOW_S = env_float("CHECK_WINDOW_S", 60.0)
+    LIVENESS = env_bool("LIVENESS", True)
+    FACE_THRESHOLD = env_float("FACE_THRESHOLD", 0.5)
+    FACE_MAX_BYTES = env_int("FACE_MAX_BYTES", 10 * 1024 * 1024)
+    # Face images are kept this long after they are taken, then `flask evidence purge` removes them.
+    EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 3 * 365)
+
 
 class DevelopmentConfig(Config):
     """`make run`: nothing to install by hand, state under instance/."""

@@ -107,6 +107,7 @@ def register_blueprints(app: Flask) -> None:
         openapi,
         platforms,
         site,
+        verification,
     )
     from app.identity.auth import UNSAFE_METHODS
 
@@ -117,12 +118,16 @@ def register_blueprints(app: Flask) -> None:
         platforms,
         courses,
         learning,
+        verification,
         media,
         jobs,
         demo,
         openapi,
     ):
         app.register_blueprint(module.bp)
+    from app.verification.cli import evidence_cli
+
+    app.cli.add_command(evidence_cli)
 
     @app.before_request
     def protect_forms() -> None:

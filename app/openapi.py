@@ -345,6 +345,10 @@ SCHEMAS: dict[str, Schema] = {
             "title": string(),
             "duration_s": {"type": "number", "description": "The video's length."},
             "credited_s": {"type": "number", "description": "Study time credited so far."},
+            "verified_s": {
+                "type": "number",
+                "description": "Credited time no failed face check voided: what completion counts.",
+            },
             "coverage": {
                 "type": "number",
                 "minimum": 0,
@@ -363,6 +367,7 @@ SCHEMAS: dict[str, Schema] = {
             "course_title": string(),
             "lessons": array(ref("LessonStudy"), "In order of position."),
             "credited_s": {"type": "number", "description": "Study time credited, all lessons."},
+            "verified_s": {"type": "number", "description": "Credited time not voided."},
             "required_s": {"type": "number", "description": "Credited time completion needs."},
             "completed": {"type": "boolean"},
             "subsidy": obj(
@@ -375,7 +380,90 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "EnrollmentList": obj({"items": array(ref("Enrollment"), "Newest first.")}),
     "FaceCheck": nullable(
-        {"type": "object", "description": "A face check the player must take; null for now."}
+        obj(
+            {
+                "id": integer("Answer at `POST /api/v1/checks/{id}`."),
+                "kind": string(
+                    "`sign_in` opens every session; `random` comes unannounced.",
+                    enum=["sign_in", "random"],
+                ),
+                "challenge": nullable(
+                    string(
+                        "With liveness on: the movement to make during the burst.",
+                        enum=["blink", "turn_left", "turn_right"],
+                    )
+                ),
+                "expires_at": string(
+                    "Answer before this; after it the check fails as `expired`.", format="date-time"
+                ),
+            },
+            description="A face check waiting for an answer; null when there is none. While "
+            "one waits, no study time is credited.",
+        )
+    ),
+    "FaceUpload": obj(
+        {
+            "image": string(
+                "One photo: JPEG, PNG or WebP, at most 10 MB.", contentMediaType="image/*"
+            )
+        },
+        closed=False,
+    ),
+    "FaceEnrolled": obj(
+        {
+            "status": string(
+                "`active`, or `pending_approval` for a re-enrolment after studying.",
+                enum=["active", "pending_approval"],
+            ),
+            "quality": obj(
+                {
+                    "face_px": integer("Height of the face in pixels."),
+                    "blur": {"type": "number", "description": "Sharpness (higher is sharper)."},
+                    "brightness": {"type": "number", "description": "Mean light on the face."},
+                }
+            ),
+            "under_review": {
+                "type": "boolean",
+                "description": "The face matches another trainee's: an auditor looks first.",
+            },
+        }
+    ),
+    "FaceStatus": obj(
+        {
+            "enrolled": {"type": "boolean"},
+            "pending_approval": {"type": "boolean"},
+            "under_review": {"type": "boolean"},
+            "enrolled_at": nullable(string(format="date-time")),
+        }
+    ),
+    "CheckAnswer": obj(
+        {},
+        {
+            "image": string("One photo.", contentMediaType="image/*"),
+            "frames": array(
+                string(contentMediaType="image/*"),
+                "Or a burst of up to 12 frames over about 2 s (repeat the field).",
+            ),
+        },
+        closed=False,
+    ),
+    "CheckVerdict": obj(
+        {
+            "passed": {"type": "boolean"},
+            "code": string(
+                "`passed`, or why not: `mismatch`, `no_face`, `multiple_faces`, `replay`, "
+                "`liveness_failed`."
+            ),
+            "distance": nullable({"type": "number", "description": "Best frame's face distance."}),
+            "retry": {
+                "type": "boolean",
+                "description": "No face was seen: answer again before the check expires.",
+            },
+            "voided_s": {
+                "type": "number",
+                "description": "Credited seconds this failure took back (0 when it passed).",
+            },
+        }
     ),
     "StudySession": obj(
         {
@@ -408,6 +496,7 @@ SCHEMAS: dict[str, Schema] = {
                 one_of(Reason, "Why it earned less than the time since the previous one.")
             ),
             "lesson_credited_s": {"type": "number"},
+            "lesson_verified_s": {"type": "number"},
             "furthest_s": {"type": "number"},
             "coverage": {"type": "number", "minimum": 0, "maximum": 1},
             "completed": {"type": "boolean", "description": "The lesson is complete."},
@@ -434,6 +523,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad_credentials": (401, "Wrong login or password."),
     "forbidden": (403, "The caller's role may not do this."),
     "not_enrolled": (403, "Enrol in the course first."),
+    "face_not_enrolled": (403, "Enrol a reference face before studying."),
+    "identity_under_review": (403, "An auditor is reviewing the trainee's identity."),
     "not_found": (404, "No such resource, or it belongs to another platform."),
     "already_registered": (409, "This ID number already has an account."),
     "course_locked": (409, "The course is in review, published or withdrawn."),
@@ -450,6 +541,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "processing": (409, "The video is queued or being processed."),
     "already_enrolled": (409, "Already enrolled; `id` names the enrolment."),
     "lesson_not_ready": (409, "The lesson's video is not ready."),
+    "check_closed": (409, "The face check already passed, failed or expired (`result`)."),
     "session_ended": (
         409,
         "The study session ended, e.g. the lesson was opened elsewhere (`end_reason`).",
@@ -459,7 +551,14 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_a_video": (415, "The first bytes are not a known video container."),
     "invalid": (422, "Some fields are not valid; see `fields`."),
     "empty_upload": (422, "The upload has no bytes."),
-    "not_an_image": (422, "The cover is not a JPEG or PNG image."),
+    "not_an_image": (422, "The upload is not a usable image (JPEG or PNG; WebP for faces)."),
+    "image_too_large": (413, "The photo is too large, in bytes or in pixels."),
+    "no_face": (422, "No face in the photo."),
+    "multiple_faces": (422, "More than one face in the photo."),
+    "face_too_small": (422, "The face is too small: come closer."),
+    "too_blurry": (422, "The photo is blurred."),
+    "too_dark": (422, "The photo is too dark."),
+    "too_bright": (422, "The photo is too bright."),
     "invalid_captions": (422, "The file is not SRT or WebVTT captions, or holds no cues."),
     "locked_out": (429, "Too many failed sign-ins; wait `retry_after_s` (`Retry-After`)."),
 }
@@ -520,6 +619,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "code": {"schema": string(), "description": "Occupation or group code, e.g. `6-31-01-03`."},
     "enrollment_id": {"schema": integer(), "description": "An enrolment."},
     "session_id": {"schema": integer(), "description": "A study session of the caller."},
+    "check_id": {"schema": integer(), "description": "A face check of the caller."},
 }
 
 UNSAFE = frozenset({"post", "put", "patch", "delete"})
@@ -926,7 +1026,7 @@ ENDPOINTS: list[Endpoint] = [
         "session of the trainee ends: one device at a time.",
         roles=(Role.TRAINEE,),
         responses={201: json_response("StudySession", "The session, and where to resume.")},
-        errors=("not_enrolled", "lesson_not_ready"),
+        errors=("not_enrolled", "lesson_not_ready", "face_not_enrolled", "identity_under_review"),
     ),
     Endpoint(
         "post",
@@ -939,6 +1039,51 @@ ENDPOINTS: list[Endpoint] = [
         body=json_request("Heartbeat", {"position_s": 42.5, "hidden": False, "playing": True}),
         responses={200: json_response("HeartbeatResult", "What this heartbeat earned.")},
         errors=("invalid", "session_ended"),
+    ),
+    # Faces
+    Endpoint(
+        "put",
+        "/api/v1/me/face",
+        "Faces",
+        "Enrol the reference face",
+        "One clear photo of the trainee alone. Quality gates say why a photo is refused. The "
+        "photo is kept as evidence. A face that matches another trainee's is flagged for an "
+        "auditor, and that trainee cannot study until it is resolved.",
+        roles=(Role.TRAINEE,),
+        body={"required": True, "content": {"multipart/form-data": {"schema": ref("FaceUpload")}}},
+        responses={200: json_response("FaceEnrolled", "Enrolled.")},
+        errors=(
+            "invalid",
+            "not_an_image",
+            "image_too_large",
+            "no_face",
+            "multiple_faces",
+            "face_too_small",
+            "too_blurry",
+            "too_dark",
+            "too_bright",
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/me/face",
+        "Faces",
+        "Whether the trainee's face is enrolled",
+        roles=(Role.TRAINEE,),
+        responses={200: json_response("FaceStatus", "The enrolment state.")},
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/checks/{check_id}",
+        "Faces",
+        "Answer a face check",
+        "One photo, or a burst of frames over about 2 s judged on its best frames. A check "
+        "that fails voids the study time credited since the last passed check; `no_face` asks "
+        "for another try while the check is open.",
+        roles=(Role.TRAINEE,),
+        body={"required": True, "content": {"multipart/form-data": {"schema": ref("CheckAnswer")}}},
+        responses={200: json_response("CheckVerdict", "The verdict.")},
+        errors=("invalid", "not_an_image", "image_too_large", "check_closed", "face_not_enrolled"),
     ),
     # This document
     Endpoint(
@@ -957,6 +1102,7 @@ TAGS = [
     {"name": "Courses", "description": "Training platforms push courses in for review."},
     {"name": "Lessons", "description": "Lessons, their videos (resumable upload) and captions."},
     {"name": "Study", "description": "Trainees enrol, study lessons and earn credited time."},
+    {"name": "Faces", "description": "The reference face and the face checks while studying."},
     {"name": "Documentation", "description": "This description of the API."},
 ]
 

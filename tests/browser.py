@@ -65,8 +65,17 @@ def live_server(app: Flask) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+def fake_camera_args(y4m: Path) -> list[str]:
+    """Chromium shows this video file as the camera, and grants camera access by itself."""
+    return [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    ]
+
+
 @contextmanager
-def chromium() -> Iterator[object]:
+def chromium(extra_args: list[str] | None = None) -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("REQUIRE_SERVICES") == "1":
@@ -76,7 +85,7 @@ def chromium() -> Iterator[object]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + (extra_args or [])
         )
         try:
             yield browser

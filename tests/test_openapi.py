@@ -30,8 +30,10 @@ from tests.conftest import (
     make_app,
     make_platform,
     make_staff,
+    multipart,
 )
 from tests.courses.helpers import CLIP, add_lesson, create_course, put_chunk, upload_whole
+from tests.verification.photos import photo, variant
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # Werkzeug answers these for every route by itself
 DOC_URI = "urn:veriskill:openapi"
@@ -388,6 +390,20 @@ def test_ready_lesson_and_captions_answer_as_documented(api, api_app, contract, 
     check_study(api, contract, trainee, course_id, lesson_id, admin)
 
 
+def check_faces(api, contract, trainee) -> None:
+    """Face enrolment: a refusal with its code, then a good photo, then the state."""
+    path = "/api/v1/me/face"
+    for data, code in ((photo("two_people.jpg"), "multiple_faces"), (b"text", "not_an_image")):
+        body, content_type = multipart([("image", "f.jpg", data)])
+        refused = api.put(path, data=body, content_type=content_type, headers=bearer(trainee))
+        assert error_code(contract.check(refused, "put", path)) == code
+    body, content_type = multipart([("image", "f.jpg", photo("obama_1.jpg"))])
+    enrolled = api.put(path, data=body, content_type=content_type, headers=bearer(trainee))
+    assert contract.check(enrolled, "put", path)["status"] == "active"
+    state = api.get(path, headers=bearer(trainee))
+    assert contract.check(state, "get", path)["enrolled"] is True
+
+
 def check_study(api, contract, trainee, course_id, lesson_id, admin) -> None:
     """Enrolment, a study session and its heartbeats, on a published course."""
     path = "/api/v1/courses/{course_id}/enrollments"
@@ -407,7 +423,27 @@ def check_study(api, contract, trainee, course_id, lesson_id, admin) -> None:
 
     path = "/api/v1/lessons/{lesson_id}/sessions"
     url = f"/api/v1/lessons/{lesson_id}/sessions"
+    no_face = contract.check(api.post(url, headers=bearer(trainee)), "post", path)
+    assert error_code(no_face) == "face_not_enrolled"
+    check_faces(api, contract, trainee)
     first = contract.check(api.post(url, headers=bearer(trainee)), "post", path)
+    assert first["check"]["kind"] == "sign_in"
+    check_path = "/api/v1/checks/{check_id}"
+    body, content_type = multipart([("image", "a.jpg", variant("obama_2.jpg", 1))])
+    verdict = api.post(
+        f"/api/v1/checks/{first['check']['id']}",
+        data=body,
+        content_type=content_type,
+        headers=bearer(trainee),
+    )
+    assert contract.check(verdict, "post", check_path)["passed"] is True
+    closed = api.post(
+        f"/api/v1/checks/{first['check']['id']}",
+        data=body,
+        content_type=content_type,
+        headers=bearer(trainee),
+    )
+    assert error_code(contract.check(closed, "post", check_path)) == "check_closed"
     path = "/api/v1/sessions/{session_id}/heartbeats"
     url = f"/api/v1/sessions/{first['id']}/heartbeats"
     beat = contract.check(

@@ -42,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the repo's packages are not installed
 
+import bench_faces  # noqa: E402  (tools/bench_faces.py, beside this script)
+
 from config import Config  # noqa: E402
 from media_pipeline import storage as store  # noqa: E402
 from media_pipeline import video  # noqa: E402
@@ -583,6 +585,7 @@ def main() -> int:
             print(line, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    bench_faces.main()
     return 0
 
 

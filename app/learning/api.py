@@ -14,6 +14,7 @@ from app.identity.auth import api_auth, api_user
 from app.identity.models import Role
 from app.learning import bp, service
 from app.learning.models import Enrollment
+from app.verification import service as verification
 
 
 def enrollment_json(enrollment: Enrollment) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def enrollment_json(enrollment: Enrollment) -> dict[str, Any]:
                     "title",
                     "duration_s",
                     "credited_s",
+                    "verified_s",
                     "coverage",
                     "completed",
                     "resume_s",
@@ -39,6 +41,7 @@ def enrollment_json(enrollment: Enrollment) -> dict[str, Any]:
             for item in summary["lessons"]
         ],
         "credited_s": summary["credited_s"],
+        "verified_s": summary["verified_s"],
         "required_s": summary["required_s"],
         "completed": summary["completed"],
         "subsidy": {"status": "in_progress", "reasons": []},
@@ -86,7 +89,7 @@ def api_start_session(lesson_id: int):
     return jsonify(
         {
             "id": session.id,
-            "check": None,
+            "check": verification.check_json(verification.latest_check(session)),
             "heartbeat_s": current_app.config["HEARTBEAT_S"],
             "resume_s": min(progress.position_s, progress.furthest_s),
             "furthest_s": progress.furthest_s,
@@ -106,9 +109,10 @@ def api_heartbeat(session_id: int):
             "credited_s": outcome.credited_s,
             "reason": outcome.reason,
             "lesson_credited_s": round(progress.credited_s, 3),
+            "lesson_verified_s": progress.verified_s,
             "furthest_s": round(progress.furthest_s, 3),
             "coverage": round(progress.coverage, 4),
             "completed": outcome.completed,
-            "check": None,
+            "check": verification.check_json(outcome.check),
         }
     )

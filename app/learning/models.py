@@ -51,6 +51,11 @@ class StudySession(db.Model):
     # Whether that heartbeat said visible and playing (see rules.SessionState.last_active).
     last_active: Mapped[bool] = mapped_column(default=False)
     credited_s: Mapped[float] = mapped_column(default=0.0)
+    # Face checks: credited time not yet confirmed by a passed check (voided if one fails),
+    # credited time since the last check was asked, and the (secret) amount before the next.
+    unverified_s: Mapped[float] = mapped_column(default=0.0)
+    since_check_s: Mapped[float] = mapped_column(default=0.0)
+    next_check_after_s: Mapped[float] = mapped_column(default=0.0)
     user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
     address: Mapped[str] = mapped_column(sa.String(64), default="")
 
@@ -70,6 +75,8 @@ class LessonProgress(db.Model):
     enrollment_id: Mapped[int] = mapped_column(sa.ForeignKey("enrollment.id"))
     lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lesson.id"))
     credited_s: Mapped[float] = mapped_column(default=0.0)
+    # Credited time taken back because a face check failed or went unanswered.
+    voided_s: Mapped[float] = mapped_column(default=0.0)
     furthest_s: Mapped[float] = mapped_column(default=0.0)
     # Where the player was last, to resume there.
     position_s: Mapped[float] = mapped_column(default=0.0)
@@ -80,6 +87,11 @@ class LessonProgress(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     enrollment: Mapped[Enrollment] = relationship(back_populates="progress")
+
+    @property
+    def verified_s(self) -> float:
+        """Credited time that no failed check took back: what completion and money count."""
+        return max(0.0, round(self.credited_s - self.voided_s, 3))
 
     __table_args__ = (
         sa.UniqueConstraint("enrollment_id", "lesson_id", name="uq_lesson_progress_lesson"),

@@ -29,6 +29,8 @@ from app.learning.models import (
     SessionEnd,
     StudySession,
 )
+from app.verification import service as verification
+from app.verification.models import Check, CheckKind, CheckStatus
 
 
 def clock() -> float:
@@ -43,6 +45,22 @@ class BeatOutcome:
     reason: str | None
     progress: LessonProgress
     completed: bool
+    check: Check | None  # a face check waiting for an answer
+
+
+def record_void(session: StudySession, seconds: float) -> None:
+    """Take back credited time of the session's lesson after a failed or missed check."""
+    if seconds <= 0:
+        return
+    enrollment = db.session.get(Enrollment, session.enrollment_id)
+    progress = progress_for(enrollment, session.lesson, lock=True)
+    progress.voided_s = round(min(progress.credited_s, progress.voided_s + seconds), 3)
+    if progress.completed_at and not rules.is_complete(
+        progress.coverage, progress.verified_s, float(session.lesson.duration_s or 0)
+    ):
+        progress.completed_at = None
+    if not summarize(enrollment)["completed"]:
+        enrollment.completed_at = None
 
 
 def _trainee(user: User) -> None:
@@ -121,6 +139,7 @@ def start_session(
 ) -> StudySession:
     """Open a session; any other open session of this trainee ends (one device at a time)."""
     lesson, enrollment = studyable_lesson(user, lesson_id)
+    verification.require_verified_identity(user)
     now = utcnow()
     open_sessions = sa.select(StudySession).where(
         StudySession.trainee_id == user.id, StudySession.ended_at.is_(None)
@@ -138,6 +157,11 @@ def start_session(
     db.session.add(session)
     progress_for(enrollment, lesson)
     db.session.flush()
+    session.next_check_after_s = verification.next_check_after_s()
+    progress = progress_for(enrollment, lesson)
+    verification.open_check(
+        session, CheckKind.SIGN_IN, min(progress.position_s, progress.furthest_s)
+    )
     return session
 
 
@@ -180,11 +204,18 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
         sa.select(StudySession.id).where(StudySession.id == session.id).with_for_update()
     )
     progress = progress_for(enrollment, lesson, lock=True)
+    # Face checks: an expired one fails now; a failed one is followed by a new one; while one
+    # waits for its answer nothing is credited.
+    check = verification.latest_check(session)
+    record_void(session, verification.expire_if_due(session, check))
+    if check is not None and check.status is CheckStatus.FAILED:
+        check = verification.open_check(session, CheckKind.RANDOM, position)
+    held = check is not None and check.status is CheckStatus.PENDING
     state = rules.SessionState(
         last_at=session.last_at,
         last_position_s=session.last_position_s,
         furthest_s=progress.furthest_s,
-        lesson_credited_s=progress.credited_s,
+        lesson_credited_s=progress.verified_s,
         duration_s=duration,
         last_active=session.last_active,
     )
@@ -197,17 +228,25 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
     new = result.new_state
     session.last_at, session.last_position_s = new.last_at, new.last_position_s
     session.last_active = new.last_active
-    session.credited_s = round(session.credited_s + result.credited_s, 3)
-    progress.credited_s = new.lesson_credited_s
-    progress.furthest_s = new.furthest_s
     progress.position_s = position
-    if result.covered:
+    credited = 0.0 if held else result.credited_s
+    reason = "check_pending" if held else (result.reason.value if result.reason else None)
+    if credited:
+        session.credited_s = round(session.credited_s + credited, 3)
+        session.unverified_s = round(session.unverified_s + credited, 3)
+        session.since_check_s = round(session.since_check_s + credited, 3)
+        progress.credited_s = round(progress.credited_s + credited, 3)
+    progress.furthest_s = new.furthest_s if not held else progress.furthest_s
+    if result.covered and not held:
         covered = rules.merge_intervals(
             [tuple(span) for span in json.loads(progress.covered)] + list(result.covered)
         )
         progress.covered = json.dumps([[round(a, 3), round(b, 3)] for a, b in covered])
         progress.coverage = rules.coverage(rules.buckets_for(covered, duration), duration)
-    completed = rules.is_complete(progress.coverage, progress.credited_s, duration)
+    if not held and session.since_check_s >= session.next_check_after_s > 0:
+        check = verification.open_check(session, CheckKind.RANDOM, position)
+        held = True
+    completed = rules.is_complete(progress.coverage, progress.verified_s, duration)
     if completed and progress.completed_at is None:
         progress.completed_at = utcnow()
     db.session.add(
@@ -217,15 +256,13 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
             position_s=position,
             hidden=hidden,
             playing=playing,
-            credited_s=result.credited_s,
-            reason=result.reason.value if result.reason else None,
+            credited_s=credited,
+            reason=reason,
         )
     )
     _update_enrollment_completion(enrollment)
     db.session.flush()
-    return BeatOutcome(
-        result.credited_s, result.reason.value if result.reason else None, progress, completed
-    )
+    return BeatOutcome(credited, reason, progress, completed, check if held else None)
 
 
 def _update_enrollment_completion(enrollment: Enrollment) -> None:
@@ -247,6 +284,7 @@ def summarize(enrollment: Enrollment) -> dict[str, Any]:
         row = rows.get(lesson.id)
         duration = float(lesson.duration_s or 0)
         credited = row.credited_s if row else 0.0
+        verified = row.verified_s if row else 0.0
         coverage = row.coverage if row else 0.0
         lessons.append(
             {
@@ -255,31 +293,47 @@ def summarize(enrollment: Enrollment) -> dict[str, Any]:
                 "position": lesson.position,
                 "duration_s": duration,
                 "credited_s": round(credited, 3),
+                "verified_s": round(verified, 3),
                 "coverage": round(coverage, 4),
                 "completed": bool(row and row.completed_at),
                 "resume_s": min(row.position_s, row.furthest_s) if row else 0.0,
-                "needed_s": round(max(0.0, rules.COMPLETE_CREDIT * duration - credited), 1),
+                "needed_s": round(max(0.0, rules.COMPLETE_CREDIT * duration - verified), 1),
             }
         )
     credited = sum(item["credited_s"] for item in lessons)
+    verified = sum(item["verified_s"] for item in lessons)
     required = sum(rules.COMPLETE_CREDIT * item["duration_s"] for item in lessons)
     return {
         "lessons": lessons,
         "credited_s": round(credited, 3),
+        "verified_s": round(verified, 3),
         "required_s": round(required, 3),
         "completed": bool(lessons) and all(item["completed"] for item in lessons),
     }
 
 
-def reasons_summary(enrollment: Enrollment, limit: int = 200) -> dict[str, int]:
-    """How often recent heartbeats earned less than wall time, by reason."""
+# Reasons that cost the trainee nothing worth explaining: an anchor, a stalled player, a full
+# lesson.
+UNREMARKABLE = (
+    rules.Reason.FIRST_HEARTBEAT,
+    rules.Reason.NO_PROGRESS,
+    rules.Reason.LESSON_FULL,
+)
+
+
+def reasons_summary(enrollment: Enrollment) -> dict[str, int]:
+    """How often heartbeats earned less than the time that passed, by reason."""
     query = (
         sa.select(HeartbeatRecord.reason, sa.func.count())
         .join(StudySession, HeartbeatRecord.session_id == StudySession.id)
-        .where(StudySession.enrollment_id == enrollment.id, HeartbeatRecord.reason.is_not(None))
+        .where(
+            StudySession.enrollment_id == enrollment.id,
+            HeartbeatRecord.reason.is_not(None),
+            HeartbeatRecord.reason.not_in([reason.value for reason in UNREMARKABLE]),
+        )
         .group_by(HeartbeatRecord.reason)
     )
-    return {reason: count for reason, count in db.session.execute(query).all()[:limit]}
+    return dict(db.session.execute(query).all())
 
 
 def published_courses(q: str = "", occupation_prefix: str | None = None) -> list[Course]:

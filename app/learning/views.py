@@ -13,6 +13,8 @@ from app.extensions import db
 from app.identity.auth import role_required
 from app.identity.models import Role
 from app.learning import bp, service
+from app.verification.service import face_status
+from app.verification.views import face_messages
 
 # Why a heartbeat earned less than the time that passed, in the trainee's words.
 REASON_TEXT = {
@@ -26,6 +28,13 @@ REASON_TEXT = {
     "capped_interval": _l("Reports came too far apart; only part of the time counted."),
     "lesson_full": _l("This lesson's time is already complete."),
     "invalid_position": _l("The player reported an impossible position."),
+}
+
+
+CHALLENGE_TEXT = {
+    "blink": _l("Blink your eyes."),
+    "turn_left": _l("Turn your head slowly to your left."),
+    "turn_right": _l("Turn your head slowly to your right."),
 }
 
 
@@ -90,6 +99,7 @@ def enrollment(enrollment_id: int):
         "learning/enrollment.html",
         enrollment=item,
         summary=service.summarize(item),
+        face=face_status(current_user) if current_user.role is Role.TRAINEE else None,
         reasons=service.reasons_summary(item),
     )
 
@@ -100,11 +110,17 @@ def player(lesson_id: int):
     lesson, enrollment = service.studyable_lesson(current_user, lesson_id)
     lessons = enrollment.course.lessons
     following = next((item for item in lessons if item.position > lesson.position), None)
+    mine = next(
+        item for item in service.summarize(enrollment)["lessons"] if item["id"] == lesson.id
+    )
     return render_template(
         "learning/player.html",
         lesson=lesson,
         enrollment=enrollment,
         following=following,
+        mine=mine,
         heartbeat_s=current_app.config["HEARTBEAT_S"],
         reasons={code: str(text) for code, text in REASON_TEXT.items()},
+        face_messages=face_messages(),
+        challenges={code: str(text) for code, text in CHALLENGE_TEXT.items()},
     )

@@ -45,8 +45,74 @@
     });
   }
 
+  // Face checks: the server asks (at the start and at moments it alone chooses); the video
+  // stays paused until the camera's answer passes.
+  var dialog = document.getElementById("check");
+  var checkCamera = document.getElementById("check-camera");
+  var checkStatus = document.getElementById("check-status");
+  var faceMessages = JSON.parse(dialog.dataset.messages || "{}");
+  var challenges = JSON.parse(dialog.dataset.challenges || "{}");
+  var pendingCheck = null;
+  var cameraStream = null;
+  var countdown = null;
+
+  function showCheck(check) {
+    if (!check || (pendingCheck && pendingCheck.id === check.id)) { return; }
+    pendingCheck = check;
+    video.pause();
+    dialog.hidden = false;
+    checkStatus.textContent = "";
+    document.getElementById("check-challenge").textContent = challenges[check.challenge] || "";
+    var deadline = Date.parse(check.expires_at);
+    window.clearInterval(countdown);
+    countdown = window.setInterval(function () {
+      var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      document.getElementById("check-countdown").textContent = clock(left);
+    }, 500);
+    var ready = cameraStream ? Promise.resolve(cameraStream) : VeriSkillCamera.open(checkCamera);
+    ready.then(function (stream) {
+      cameraStream = stream;
+      window.setTimeout(answer, 1200);
+    }).catch(function () {
+      checkStatus.textContent = faceMessages.no_camera || "";
+    });
+  }
+
+  function closeCheck(message) {
+    pendingCheck = null;
+    window.clearInterval(countdown);
+    VeriSkillCamera.close(cameraStream);
+    cameraStream = null;
+    dialog.hidden = true;
+    say(message);
+  }
+
+  function answer() {
+    if (!pendingCheck) { return; }
+    var check = pendingCheck;
+    VeriSkillCamera.burst(checkCamera, 10, 2000).then(function (frames) {
+      var form = new FormData();
+      frames.forEach(function (blob, index) { form.append("frames", blob, index + ".jpg"); });
+      return fetch("/api/v1/checks/" + check.id, {
+        method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": csrf }
+      }).then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); });
+    }).then(function (reply) {
+      var data = reply[1];
+      if (reply[0] === 200 && data.passed) { closeCheck(faceMessages.passed); return; }
+      var code = reply[0] === 200 ? data.code : (data.error && data.error.result) || "expired";
+      checkStatus.textContent = faceMessages[code] || (data.error && data.error.message) || "";
+      if (reply[0] === 200 && data.retry) { window.setTimeout(answer, 1500); return; }
+      // Failed: the time since the last passed check is void; the server asks again at once.
+      window.setTimeout(function () {
+        pendingCheck = null;
+        beat();
+      }, 2500);
+    });
+  }
+
   function show(state) {
-    creditedEl.textContent = clock(state.lesson_credited_s);
+    if (state.check) { showCheck(state.check); }
+    creditedEl.textContent = clock(state.lesson_verified_s);
     coverageEl.value = state.coverage;
     completeEl.hidden = !state.completed;
     furthest = Math.max(furthest, state.furthest_s);
@@ -83,7 +149,11 @@
 
   // A pause (the end of the video pauses too) is reported at once: the stretch played
   // before it is paid, nothing after it until playing resumes.
-  video.addEventListener("play", function () { beat(); start(); });
+  video.addEventListener("play", function () {
+    if (pendingCheck) { video.pause(); return; }
+    beat();
+    start();
+  });
   video.addEventListener("pause", function () { beat(); stop(); });
   video.addEventListener("ratechange", function () {
     if (video.playbackRate > 1) { video.playbackRate = 1; }
@@ -106,6 +176,7 @@
       return;
     }
     session = reply.data.id;
+    showCheck(reply.data.check);
     furthest = reply.data.furthest_s;
     var hls = VeriSkillHls.attach(video, reply.data.playlist_url, say);
     video.addEventListener("loadedmetadata", function () {

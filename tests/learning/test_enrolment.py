@@ -32,7 +32,7 @@ def test_session_start_returns_playlist_and_resume_point(study):
     study.beat(session, 4, after=2)
     reply = study.client.post(f"/api/v1/lessons/{study.lesson_id}/sessions", headers=study.auth)
     body = reply.get_json()
-    assert body["check"] is None
+    assert body["check"]["kind"] == "sign_in"  # every session opens with a face check
     assert body["resume_s"] == 4 and body["furthest_s"] >= 4
     assert "/media/lessons/" in body["playlist_url"] and "sig=" in body["playlist_url"]
 

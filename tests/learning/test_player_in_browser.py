@@ -7,11 +7,19 @@ screenshots of the catalogue, the player and the finished enrolment.
 
 from __future__ import annotations
 
+import subprocess
+from contextlib import contextmanager
+
 import pytest
 
+from app.demo.cli import DEMO_TRAINEE
 from app.extensions import db
+from app.identity import service as identity
 from app.learning.models import HeartbeatRecord, LessonProgress
-from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
+from media_pipeline import video
+from tests.browser import LAPTOP, PHONE, chromium, fake_camera_args, live_server, screenshot_dir
+from tests.study import enrol_face
+from tests.verification.photos import FACES, photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 HIDE_PAGE = """() => {
@@ -19,6 +27,96 @@ HIDE_PAGE = """() => {
   Object.defineProperty(document, "hidden", {configurable: true, get: () => true});
   document.dispatchEvent(new Event("visibilitychange"));
 }"""
+
+
+def camera_video(source: str, top: int, dest, zoom: float = 1.0) -> None:
+    """A y4m the fake camera plays: a 4:3 crop of the photo from `top`, zoomed by `zoom` and
+    slowly zooming further, so each frame is a new picture.
+
+    Chromium plays the file from its first frame each time a page opens the camera, so two
+    pages would send the very same frames, which the server rightly refuses as a replay. The
+    test opens each page in a browser of its own, fed a camera file that starts elsewhere:
+    the same face at another moment.
+    """
+    subprocess.run(
+        [
+            video.ffmpeg_path(),
+            "-v",
+            "error",
+            "-y",
+            "-framerate",
+            "5",
+            "-loop",
+            "1",
+            "-t",
+            "40",
+            "-i",
+            str(FACES / source),
+            "-vf",
+            f"crop=iw:iw*3/4:0:{top},scale=640:480,"
+            f"zoompan=z='{zoom}+0.002*in':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s=320x240:fps=5,"
+            "format=yuv420p",
+            str(dest),
+        ],
+        check=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def trainee_cameras(tmp_path_factory):
+    """Three camera files of the trainee, each starting at another zoom."""
+    folder = tmp_path_factory.mktemp("camera")
+    paths = []
+    for number, zoom in enumerate((1.0, 1.2, 1.4)):
+        path = folder / f"obama-{number}.y4m"
+        camera_video("obama_2.jpg", 221, path, zoom)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def stranger_camera(tmp_path_factory):
+    path = tmp_path_factory.mktemp("camera") / "biden.y4m"
+    camera_video("biden_2.jpg", 25, path)
+    return path
+
+
+@contextmanager
+def browser_page(camera, viewport, cookies=None):
+    """A fresh Chromium whose camera plays `camera`, carrying over a signed-in session."""
+    with chromium(fake_camera_args(camera)) as browser:
+        context = browser.new_context(viewport=viewport)
+        if cookies:
+            context.add_cookies(cookies)
+        yield context.new_page()
+        context.close()
+
+
+def seed_demo_with_face(app, runner) -> None:
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    with app.app_context():
+        trainee_id = identity.find_by_login(DEMO_TRAINEE["id_number"]).id
+        db.session.remove()
+    enrol_face(app, trainee_id, photo("obama_1.jpg"))
+
+
+def sign_in_and_open_first_lesson(page, base) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#f-login", DEMO_TRAINEE["id_number"])
+    page.fill("#f-password", DEMO_TRAINEE["password"])
+    page.click("button[type=submit].wide")
+    page.goto(f"{base}/courses")
+    page.click(".course-card h2 a")
+    page.click("button[type=submit].wide")  # enrol
+    page.wait_for_selector(".lesson-progress")
+    page.click(".lesson-progress .button >> nth=0")
+
+
+def pass_check(page) -> None:
+    """The sign-in check opens the camera dialog; the fake camera shows the trainee."""
+    page.wait_for_selector("#check", state="visible", timeout=20_000)
+    page.wait_for_selector("#check", state="hidden", timeout=40_000)
 
 
 def hidden_reported(app) -> bool:
@@ -43,60 +141,81 @@ def play(page) -> None:
     )
 
 
-def test_trainee_watches_the_demo_course_to_completion(database_url, fresh_app, runner):
+def test_trainee_watches_the_demo_course_to_completion(
+    database_url, fresh_app, runner, trainee_cameras
+):
     on_phone = database_url.startswith("sqlite")
     viewport = PHONE if on_phone else LAPTOP
     shots = screenshot_dir()
     fresh_app.config["HEARTBEAT_S"] = 2.0
     try:
-        assert runner.invoke(args=["demo", "seed"]).exit_code == 0
-        with chromium() as browser, live_server(fresh_app) as base:
-            page = browser.new_page(viewport=viewport)
-            page.goto(f"{base}/login")
-            page.fill("#f-login", "110105199003071239")
-            page.fill("#f-password", "DemoTrainee2026")
-            page.click("button[type=submit].wide")
-            page.goto(f"{base}/courses")
-            if shots:
-                page.screenshot(path=shots / f"courses-{viewport['width']}.png", full_page=True)
-            page.click(".course-card h2 a")
-            page.click("button[type=submit].wide")  # enrol
-            page.wait_for_selector(".lesson-progress")
-            page.click(".lesson-progress .button >> nth=0")
-
-            play(page)
-            if on_phone:
-                page.wait_for_function(
-                    "() => document.querySelector('video').currentTime > 6", timeout=20_000
-                )
-                page.evaluate(HIDE_PAGE)
-                page.wait_for_function("() => document.querySelector('video').paused")
-                for _ in range(50):  # the heartbeat that reports the hidden page is paid
-                    if hidden_reported(fresh_app):
-                        break
-                    page.wait_for_timeout(100)
-                before = credited(fresh_app)
-                page.wait_for_timeout(5000)  # two heartbeat periods with the page hidden
-                assert credited(fresh_app) - before < 0.5
-                page.reload()
-                page.wait_for_function(
-                    "() => document.querySelector('video').currentTime > 4", timeout=20_000
-                )  # resumed where it stopped
+        seed_demo_with_face(fresh_app, runner)
+        with live_server(fresh_app) as base:
+            with browser_page(trainee_cameras[0], viewport) as page:
+                sign_in_and_open_first_lesson(page, base)
+                lesson_url = page.url
+                pass_check(page)
                 play(page)
-            page.wait_for_selector("#complete:not([hidden])", timeout=60_000)
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0
-            if shots:
-                page.screenshot(path=shots / f"player-{viewport['width']}.png", full_page=True)
-
-            page.click("text=下一课")
-            play(page)
-            page.wait_for_selector("#complete:not([hidden])", timeout=60_000)
-            page.click(".crumbs a")
-            page.wait_for_selector(".lesson-progress")
-            assert page.locator(".lesson-progress .badge-ready").count() == 2
-            assert "您已完成本课程的全部课节" in page.content()
-            if shots:
-                page.screenshot(path=shots / f"enrollment-{viewport['width']}.png", full_page=True)
+                if on_phone:
+                    page.wait_for_function(
+                        "() => document.querySelector('video').currentTime > 6", timeout=20_000
+                    )
+                    page.evaluate(HIDE_PAGE)
+                    page.wait_for_function("() => document.querySelector('video').paused")
+                    for _ in range(50):  # the heartbeat that reports the hidden page is paid
+                        if hidden_reported(fresh_app):
+                            break
+                        page.wait_for_timeout(100)
+                    before = credited(fresh_app)
+                    page.wait_for_timeout(5000)  # two heartbeat periods with the page hidden
+                    assert credited(fresh_app) - before < 0.5
+                cookies = page.context.cookies()
+            # Later, in another browser: the lesson resumes where it stopped and completes.
+            with browser_page(trainee_cameras[1], viewport, cookies) as page:
+                page.goto(lesson_url)
+                pass_check(page)
+                if on_phone:
+                    page.wait_for_function(
+                        "() => document.querySelector('video').currentTime > 4", timeout=20_000
+                    )
+                play(page)
+                page.wait_for_selector("#complete:not([hidden])", timeout=60_000)
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0
+                if shots:
+                    page.screenshot(path=shots / f"player-{viewport['width']}.png", full_page=True)
+                next_url = base + page.locator("a:has-text('下一课')").get_attribute("href")
+            with browser_page(trainee_cameras[2], viewport, cookies) as page:
+                page.goto(next_url)
+                pass_check(page)
+                play(page)
+                page.wait_for_selector("#complete:not([hidden])", timeout=60_000)
+                page.click(".crumbs a")
+                page.wait_for_selector(".lesson-progress")
+                assert page.locator(".lesson-progress .badge-ready").count() == 2
+                assert "您已完成本课程的全部课节" in page.content()
+                if shots:
+                    page.screenshot(
+                        path=shots / f"enrollment-{viewport['width']}.png", full_page=True
+                    )
     finally:
         fresh_app.config["HEARTBEAT_S"] = 15.0
+
+
+def test_someone_else_in_front_of_the_camera_fails_the_check(
+    database_url, fresh_app, runner, stranger_camera
+):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("one browser run is enough; it runs on SQLite")
+    seed_demo_with_face(fresh_app, runner)
+    with live_server(fresh_app) as base, browser_page(stranger_camera, PHONE) as page:
+        sign_in_and_open_first_lesson(page, base)
+        page.wait_for_selector("#check", state="visible", timeout=20_000)
+        page.wait_for_function(
+            "() => document.getElementById('check-status').textContent.includes('不符')",
+            timeout=40_000,
+        )
+        shots = screenshot_dir()
+        if shots:
+            page.screenshot(path=shots / "check-failed-360.png")
+        assert page.evaluate("document.querySelector('#video').paused")

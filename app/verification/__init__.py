@@ -1,0 +1,7 @@
+"""Verification: reference faces, face checks while studying, and the image evidence behind them."""
+
+from flask import Blueprint
+
+bp = Blueprint("verification", __name__, cli_group="faces")
+
+from app.verification import api, cli, views  # noqa: E402, F401  (routes register on bp)

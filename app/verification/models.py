@@ -1,0 +1,135 @@
+"""Reference faces, identity flags, face checks and retained image evidence."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import str_enum, utcnow
+from app.extensions import db
+
+
+class FaceStatus(enum.StrEnum):
+    ACTIVE = "active"  # the reference checks are judged against
+    PENDING_APPROVAL = "pending_approval"  # a re-enrolment waiting for staff
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+
+
+class FaceReference(db.Model):
+    """A trainee's enrolled face. The encoding is encrypted; the photo is kept as evidence."""
+
+    __tablename__ = "face_reference"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    status: Mapped[FaceStatus] = mapped_column(str_enum(FaceStatus, length=20), index=True)
+    encoding_cipher: Mapped[str] = mapped_column(sa.Text)
+    evidence_id: Mapped[int] = mapped_column(sa.ForeignKey("evidence.id"))
+    face_px: Mapped[int]
+    blur: Mapped[float]
+    brightness: Mapped[float]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    decided_at: Mapped[datetime | None]
+
+
+class FlagStatus(enum.StrEnum):
+    OPEN = "open"
+    CLEARED = "cleared"  # staff found two different people
+    CONFIRMED = "confirmed"  # staff found one person behind two accounts
+
+
+class IdentityFlag(db.Model):
+    """A reason for an auditor to look at a trainee's identity, such as a duplicate face."""
+
+    __tablename__ = "identity_flag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(40))  # duplicate_identity
+    other_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    distance: Mapped[float | None]
+    status: Mapped[FlagStatus] = mapped_column(str_enum(FlagStatus), default=FlagStatus.OPEN)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    resolved_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class CheckKind(enum.StrEnum):
+    SIGN_IN = "sign_in"
+    RANDOM = "random"
+
+
+class CheckStatus(enum.StrEnum):
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class Check(db.Model):
+    """One face check of a study session: asked by the server, answered by the camera."""
+
+    __tablename__ = "face_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("study_session.id"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    kind: Mapped[CheckKind] = mapped_column(str_enum(CheckKind))
+    challenge: Mapped[str | None] = mapped_column(sa.String(20))  # blink, turn_left, turn_right
+    status: Mapped[CheckStatus] = mapped_column(
+        str_enum(CheckStatus), default=CheckStatus.PENDING, index=True
+    )
+    code: Mapped[str | None] = mapped_column(sa.String(40))
+    distance: Mapped[float | None]
+    threshold: Mapped[float | None]
+    position_s: Mapped[float | None]  # where in the lesson it was asked
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    # Credited study time this check settled: kept when it passed, voided when it failed.
+    settled_s: Mapped[float] = mapped_column(default=0.0)
+
+
+class EvidenceKind(enum.StrEnum):
+    REFERENCE = "reference"
+    SNAPSHOT = "snapshot"
+
+
+class Evidence(db.Model):
+    """One retained face image: private storage, its hash, and what it was judged to be."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    kind: Mapped[EvidenceKind] = mapped_column(str_enum(EvidenceKind))
+    check_id: Mapped[int | None] = mapped_column(sa.ForeignKey("face_check.id"), index=True)
+    lesson_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lesson.id"))
+    position_s: Mapped[float | None]
+    key: Mapped[str | None] = mapped_column(sa.String(200))  # None once purged
+    content_type: Mapped[str] = mapped_column(sa.String(40))
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    # 64-bit perceptual hash as 16 hex digits, for near-duplicate (replay) detection.
+    dhash: Mapped[str | None] = mapped_column(sa.String(16))
+    result: Mapped[str | None] = mapped_column(sa.String(40))  # match, no_match, no_face, ...
+    distance: Mapped[float | None]
+    captured_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purge_after: Mapped[datetime]
+    purged_at: Mapped[datetime | None]
+
+
+class PurgeRun(db.Model):
+    """A record that `flask evidence purge` ran and what it removed."""
+
+    __tablename__ = "evidence_purge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purged: Mapped[int]
+    cutoff: Mapped[datetime]

@@ -1,0 +1,43 @@
+"""Pages: enrol a reference face with the camera or a photo."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.identity.auth import role_required
+from app.identity.models import Role
+from app.verification import bp, service
+
+# What each refusal code means for the person holding the phone.
+FACE_MESSAGES = {
+    "no_face": _l("No face was found. Face the camera in good light."),
+    "multiple_faces": _l("More than one face is in the picture. Only you should be in it."),
+    "face_too_small": _l("Your face is too small. Come closer to the camera."),
+    "too_blurry": _l("The photo is blurred. Hold still and try again."),
+    "too_dark": _l("The photo is too dark. Find more light."),
+    "too_bright": _l("The photo is too bright. Move away from strong light."),
+    "not_an_image": _l("This file is not a photo (JPEG, PNG or WebP)."),
+    "image_too_large": _l("This photo is too large (at most 10 MB)."),
+    "mismatch": _l("This does not look like the person enrolled on this account."),
+    "replay": _l("This picture was used before. Take a new one."),
+    "liveness_failed": _l("We could not see the movement asked for. Try again."),
+    "expired": _l("The time to answer ran out."),
+    "passed": _l("Verified. You can continue."),
+    "no_camera": _l("The camera could not be opened. Allow camera access and reload the page."),
+}
+
+
+def face_messages() -> dict[str, str]:
+    return {code: str(text) for code, text in FACE_MESSAGES.items()}
+
+
+@bp.get("/me/face")
+@role_required(Role.TRAINEE)
+def enrol_page():
+    return render_template(
+        "verification/face.html",
+        status=service.face_status(current_user),
+        messages=face_messages(),
+    )

@@ -1,0 +1,135 @@
+"""Study fixtures: a published course with a ready lesson, a trainee, a clock the test moves."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from app.courses import service as courses
+from app.extensions import db
+from app.identity.models import User
+from app.jobs.service import run_pending
+from app.verification import service as verification
+from tests.conftest import (
+    TRAINEE_ID,
+    TRAINEE_PASSWORD,
+    api_token,
+    bearer,
+    make_platform,
+    make_trainee,
+    multipart,
+)
+from tests.courses.helpers import CLIP, add_lesson, create_course, upload_whole
+from tests.verification.photos import photo, variant
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Study:
+    client: object
+    token: str
+    course_id: int
+    lesson_id: int
+    clock: FakeClock
+    checks_answered: int = 0
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return bearer(self.token)
+
+    def enrol(self) -> int:
+        response = self.client.post(
+            f"/api/v1/courses/{self.course_id}/enrollments", headers=self.auth
+        )
+        assert response.status_code in (201, 409)
+        return response.get_json()["id"]
+
+    def start(self) -> int:
+        """Open a session and pass its sign-in check with a fresh photo of the trainee."""
+        response = self.client.post(f"/api/v1/lessons/{self.lesson_id}/sessions", headers=self.auth)
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        self.checks_answered += 1
+        answer = self.answer(body["check"]["id"], variant("obama_2.jpg", self.checks_answered))
+        assert answer["passed"], answer
+        return body["id"]
+
+    def answer(self, check_id: int, image: bytes) -> dict:
+        body, content_type = multipart([("image", "snap.jpg", image)])
+        response = self.client.post(
+            f"/api/v1/checks/{check_id}", data=body, content_type=content_type, headers=self.auth
+        )
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def beat(self, session_id: int, position: float, *, after: float = 0.0, **extra):
+        self.clock.advance(after)
+        return self.client.post(
+            f"/api/v1/sessions/{session_id}/heartbeats",
+            json={"position_s": position, **extra},
+            headers=self.auth,
+        )
+
+    def enrollment(self, enrollment_id: int) -> dict:
+        return self.client.get(f"/api/v1/enrollments/{enrollment_id}", headers=self.auth).get_json()
+
+
+def enrol_face(app, user_id: int, image: bytes) -> None:
+    with app.test_request_context():
+        verification.enrol_face(db.session.get(User, user_id), image)
+        db.session.commit()
+
+
+def publish_course(client, app, lessons: int = 1) -> tuple[int, list[int]]:
+    platform = make_platform(app)
+    course_id = create_course(client, platform)
+    lesson_ids = []
+    for number in range(lessons):
+        lesson_id = add_lesson(client, platform, course_id, f"第{number + 1}课")
+        upload_whole(client, platform, lesson_id, CLIP.read_bytes())
+        lesson_ids.append(lesson_id)
+    with app.app_context():
+        run_pending()
+        course = courses.get_course(course_id)
+        courses.submit(course)
+        courses.publish(course)
+        db.session.commit()
+    return course_id, lesson_ids
+
+
+def _study(client, app, *, face: bool):
+    """HEARTBEAT_S is 2 s here, so the 10 s clip is five heartbeats long."""
+    clock = FakeClock()
+    app.extensions["veriskill.clock"] = clock
+    app.config["HEARTBEAT_S"] = 2.0
+    course_id, lessons = publish_course(client, app)
+    trainee = make_trainee(app)
+    if face:
+        enrol_face(app, trainee, photo("obama_1.jpg"))
+    token = api_token(client, TRAINEE_ID, TRAINEE_PASSWORD)
+    yield Study(client, token, course_id, lessons[0], clock)
+    app.config["HEARTBEAT_S"] = 15.0
+    app.extensions["veriskill.clock"] = time.time
+
+
+@pytest.fixture
+def study(client, fresh_app):
+    """A trainee with an enrolled face (obama_1) and a published one-lesson course."""
+    yield from _study(client, fresh_app, face=True)
+
+
+@pytest.fixture
+def study_without_face(client, fresh_app):
+    yield from _study(client, fresh_app, face=False)
