@@ -53,3 +53,45 @@ def test_pages_fit_the_screen_and_register_errors_show(browser, fresh_app, viewp
                 path=shots / f"register-errors-{lang}-{viewport['width']}.png", full_page=True
             )
     context.close()
+
+
+SIGNED_IN_PAGES = {
+    "110105199003071239": [  # the demo trainee
+        ("profile", "/profile"),
+        ("face", "/me/face"),
+        ("courses", "/courses"),
+        ("my-courses", "/learn"),
+    ],
+    "demo-admin": [
+        ("admin-courses", "/admin/courses"),
+        ("admin-course", "/admin/courses/1"),
+        ("admin-platforms", "/admin/platforms"),
+        ("api-docs", "/api/docs"),
+    ],
+}
+PASSWORDS = {"110105199003071239": "DemoTrainee2026", "demo-admin": "DemoAdmin2026"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_signed_in_pages_fit_the_screen(browser, database_url, fresh_app, runner, viewport):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("layout does not depend on the database; runs on SQLite")
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    shots = screenshot_dir()
+    with live_server(fresh_app) as base:
+        for login, pages in SIGNED_IN_PAGES.items():
+            context = browser.new_context(viewport=viewport)
+            page = context.new_page()
+            page.goto(f"{base}/login")
+            page.fill("#f-login", login)
+            page.fill("#f-password", PASSWORDS[login])
+            page.click("button[type=submit].wide")
+            for name, path in pages:
+                response = page.goto(base + path)
+                assert response.status == 200, path
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{path} is {overflow}px too wide at {viewport['width']}px"
+                if shots:
+                    page.screenshot(path=shots / f"{name}-{viewport['width']}.png", full_page=True)
+            context.close()
