@@ -23,7 +23,9 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.cli import click_error
 from app.db import utcnow
+from app.errors import AppError
 from app.extensions import db
 from app.media.service import storage
 from app.verification import bp, service
@@ -546,3 +548,53 @@ def purge(dry_run: bool) -> None:
         f"purged {len(plan.due)} image(s) ({plan.by_kind()}) past their retention date; "
         f"kept {plan.kept} image(s) of reference faces in use"
     )
+
+
+@bp.cli.command("pending")
+def pending() -> None:
+    """Re-enrolled faces waiting for staff approval."""
+    for reference in service.pending_references():
+        created = f"{reference.created_at:%Y-%m-%d %H:%M}"
+        click.echo(f"{reference.id}\tuser {reference.user_id}\t{created}")
+
+
+@bp.cli.command("approve")
+@click.argument("reference_id", type=int)
+@click.option("--reject", is_flag=True, help="Reject the new photo instead; the old one stays.")
+def approve(reference_id: int, reject: bool) -> None:
+    """Approve (or --reject) a re-enrolled face."""
+    try:
+        reference = service.decide_reference(reference_id, approve=not reject, staff=None)
+    except AppError as error:
+        raise click_error(error) from None
+    db.session.commit()
+    click.echo(f"reference {reference.id} of user {reference.user_id} is {reference.status.value}")
+
+
+@bp.cli.command("flags")
+def flags() -> None:
+    """Open identity flags, such as one face on two accounts."""
+    for flag in service.open_identity_flags():
+        click.echo(
+            f"{flag.id}\t{flag.code}\tuser {flag.user_id}\tother {flag.other_user_id}\t"
+            f"distance {flag.distance}"
+        )
+
+
+@bp.cli.command("resolve")
+@click.argument("flag_id", type=int)
+@click.option(
+    "--outcome",
+    type=click.Choice(["cleared", "confirmed"]),
+    required=True,
+    help="cleared: two different people, the trainee may study; confirmed: one person.",
+)
+@click.option("--note", required=True, help="What was found; kept with the decision.")
+def resolve(flag_id: int, outcome: str, note: str) -> None:
+    """Close an identity flag after looking at both accounts' photos."""
+    try:
+        flag = service.resolve_flag(flag_id, FlagStatus(outcome), note, staff=None)
+    except AppError as error:
+        raise click_error(error) from None
+    db.session.commit()
+    click.echo(f"flag {flag.id} is {flag.status.value}")

@@ -424,3 +424,51 @@ def _decide(check: Check, burst: Any, replay: bool) -> tuple[str, bool, bool]:
         if not result.passed:
             return "liveness_failed", False, False
     return "passed", True, False
+
+
+# --- staff decisions on identity ----------------------------------------------------------
+
+
+def pending_references() -> list[FaceReference]:
+    query = sa.select(FaceReference).where(FaceReference.status == FaceStatus.PENDING_APPROVAL)
+    return list(db.session.scalars(query.order_by(FaceReference.created_at)))
+
+
+def decide_reference(reference_id: int, *, approve: bool, staff: User | None) -> FaceReference:
+    """Approve a re-enrolment (it replaces the active reference) or reject it."""
+    reference = db.session.get(FaceReference, reference_id)
+    if reference is None or reference.status is not FaceStatus.PENDING_APPROVAL:
+        raise NotFound(_l("No re-enrolment waits for approval under this number."))
+    if approve:
+        user = db.session.get(User, reference.user_id)
+        previous = active_reference(user)
+        if previous is not None:
+            previous.status = FaceStatus.REPLACED
+        reference.status = FaceStatus.ACTIVE
+    else:
+        reference.status = FaceStatus.REJECTED
+    reference.decided_by = staff.id if staff else None
+    reference.decided_at = utcnow()
+    return reference
+
+
+def open_identity_flags() -> list[IdentityFlag]:
+    query = sa.select(IdentityFlag).where(IdentityFlag.status == FlagStatus.OPEN)
+    return list(db.session.scalars(query.order_by(IdentityFlag.created_at)))
+
+
+def resolve_flag(
+    flag_id: int, outcome: FlagStatus, note: str, *, staff: User | None
+) -> IdentityFlag:
+    """Close a flag: `cleared` (two different people: the trainee may study) or `confirmed`."""
+    note = (note or "").strip()
+    if outcome is FlagStatus.OPEN or not note:
+        raise Invalid(fields={"note": _l("Say what was found; the decision is kept.")})
+    flag = db.session.get(IdentityFlag, flag_id)
+    if flag is None or flag.status is not FlagStatus.OPEN:
+        raise NotFound(_l("No open identity flag has this number."))
+    flag.status = outcome
+    flag.note = note[:2000]
+    flag.resolved_by = staff.id if staff else None
+    flag.resolved_at = utcnow()
+    return flag

@@ -253,3 +253,49 @@ def test_with_liveness_on_a_still_photo_fails(study, fresh_app):
         assert response.get_json()["passed"] is False
     finally:
         fresh_app.config["LIVENESS"] = False
+
+
+def test_staff_clear_a_duplicate_flag_and_the_trainee_studies(study, runner, fresh_app, client):
+    second = make_trainee(fresh_app, SECOND_ID, phone="13700000000", name="奥巴")
+    enrol_face(fresh_app, second, photo("obama_3.jpg"))
+    listed = runner.invoke(args=["faces", "flags"])
+    flag_id = listed.output.split("\t")[0]
+    assert "duplicate_identity" in listed.output
+    refused = runner.invoke(
+        args=["faces", "resolve", flag_id, "--outcome", "cleared", "--note", " "]
+    )
+    assert refused.exit_code != 0
+    done = runner.invoke(
+        args=[
+            "faces",
+            "resolve",
+            flag_id,
+            "--outcome",
+            "cleared",
+            "--note",
+            "核对身份证原件，确为两人",
+        ]
+    )
+    assert done.exit_code == 0 and "cleared" in done.output
+    token = api_token(client, SECOND_ID, "Study2026ok")
+    client.post(f"/api/v1/courses/{study.course_id}/enrollments", headers=bearer(token))
+    opened = client.post(f"/api/v1/lessons/{study.lesson_id}/sessions", headers=bearer(token))
+    assert opened.status_code == 201
+
+
+def test_re_enrolment_after_studying_waits_for_approval(study, runner, fresh_app):
+    study.enrol()
+    study.start()  # a passed check: from now on a new face needs staff approval
+    changed = upload_face(study.client, study.token, photo("biden_1.jpg"))
+    assert changed.get_json()["status"] == "pending_approval"
+    check = study.client.post(
+        f"/api/v1/lessons/{study.lesson_id}/sessions", headers=study.auth
+    ).get_json()["check"]
+    assert study.answer(check["id"], variant("obama_2.jpg", 4))["passed"]  # old face still rules
+    reference_id = runner.invoke(args=["faces", "pending"]).output.split("\t")[0]
+    approved = runner.invoke(args=["faces", "approve", reference_id])
+    assert approved.exit_code == 0 and "active" in approved.output
+    check = study.client.post(
+        f"/api/v1/lessons/{study.lesson_id}/sessions", headers=study.auth
+    ).get_json()["check"]
+    assert study.answer(check["id"], photo("biden_2.jpg"))["passed"]
