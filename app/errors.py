@@ -80,6 +80,12 @@ class Conflict(AppError):
     default_message = _l("This conflicts with what is already recorded.")
 
 
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "too_large"
+    default_message = _l("The request body is too large.")
+
+
 class UnsupportedMediaType(AppError):
     status = 415
     code = "unsupported_media_type"

@@ -31,6 +31,9 @@ from app.platforms import service as platforms
 from config import Config
 from tests.media_pipeline.moto_server import MotoServer, MotoUnavailable, start_moto
 
+# Study fixtures (a published course, a trainee with a face, a fake clock) live there.
+pytest_plugins = ["tests.study"]
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from app.demo.cli import DEMO_TRAINEE
+from app.extensions import db
+from app.identity import service as identity
+from app.learning import service as learning
 from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
+
+PHONE_LANDSCAPE = {"width": 740, "height": 360}
 
 pytestmark = pytest.mark.browser
 
@@ -61,6 +67,8 @@ SIGNED_IN_PAGES = {
         ("face", "/me/face"),
         ("courses", "/courses"),
         ("my-courses", "/learn"),
+        ("enrollment", "/learn/1"),
+        ("player", "/learn/lessons/1"),
     ],
     "demo-admin": [
         ("admin-courses", "/admin/courses"),
@@ -73,11 +81,16 @@ PASSWORDS = {"110105199003071239": "DemoTrainee2026", "demo-admin": "DemoAdmin20
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+@pytest.mark.parametrize(
+    "viewport", [PHONE, PHONE_LANDSCAPE, LAPTOP], ids=["phone", "landscape", "laptop"]
+)
 def test_signed_in_pages_fit_the_screen(browser, database_url, fresh_app, runner, viewport):
     if not database_url.startswith("sqlite"):
         pytest.skip("layout does not depend on the database; runs on SQLite")
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    with fresh_app.test_request_context():  # the demo trainee enrols in the demo course
+        learning.enroll(identity.find_by_login(DEMO_TRAINEE["id_number"]), 1)
+        db.session.commit()
     shots = screenshot_dir()
     with live_server(fresh_app) as base:
         for login, pages in SIGNED_IN_PAGES.items():
@@ -92,6 +105,8 @@ def test_signed_in_pages_fit_the_screen(browser, database_url, fresh_app, runner
                 assert response.status == 200, path
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{path} is {overflow}px too wide at {viewport['width']}px"
+                if name == "player":  # nothing studied yet: no "complete" badge on show
+                    assert page.locator("#complete").is_hidden()
                 if shots:
                     page.screenshot(path=shots / f"{name}-{viewport['width']}.png", full_page=True)
             context.close()

@@ -23,7 +23,7 @@ from app.courses.models import (
     LessonStatus,
 )
 from app.db import utcnow
-from app.errors import Conflict, Invalid, NotFound
+from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge
 from app.extensions import db
 from app.media.service import storage
 from app.platforms.models import Platform
@@ -231,7 +231,7 @@ def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
 def set_cover(course: Course, data: bytes) -> None:
     require_editable(course)
     if len(data) > MAX_COVER_BYTES:
-        raise Invalid(_l("The cover image is larger than 5 MB."), code="too_large")
+        raise PayloadTooLarge(_l("The cover image is larger than 5 MB."))
     content_type = next((ct for magic, ct in COVER_MAGIC.items() if data.startswith(magic)), None)
     if content_type is None:
         raise Invalid(_l("The cover must be a JPEG or PNG image."), code="not_an_image")

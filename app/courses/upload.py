@@ -20,18 +20,13 @@ from flask_babel import lazy_gettext as _l
 
 from app.courses.models import Lesson, LessonStatus, UploadPart
 from app.courses.service import require_editable
-from app.errors import AppError, BadRequest, Conflict, Invalid, UnsupportedMediaType
+from app.errors import BadRequest, Conflict, Invalid, PayloadTooLarge, UnsupportedMediaType
 from app.extensions import db
 from app.media.service import storage
 from media_pipeline.storage import StorageError
 
 RANGE_PATTERN = re.compile(r"^bytes (\d{1,15})-(\d{1,15})/(\d{1,15})$")
 SNIFF_BYTES = 64
-
-
-class TooLarge(AppError):
-    status = 413
-    code = "too_large"
 
 
 @dataclass(frozen=True)
@@ -127,7 +122,7 @@ def receive_chunk(lesson: Lesson, chunk: ChunkRange, body: BinaryIO) -> UploadSt
     require_editable(lesson.course)
     cap = current_app.config["VIDEO_MAX_BYTES"]
     if chunk.total > cap:
-        raise TooLarge(_l("Videos may be at most %(mb)d MB.", mb=cap // (1024 * 1024)))
+        raise PayloadTooLarge(_l("Videos may be at most %(mb)d MB.", mb=cap // (1024 * 1024)))
     # Serialise chunks of one lesson (PostgreSQL; SQLite serialises writers anyway).
     db.session.execute(sa.select(Lesson.id).where(Lesson.id == lesson.id).with_for_update())
     db.session.refresh(lesson)

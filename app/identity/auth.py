@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.errors import Forbidden, Unauthorized
-from app.extensions import csrf
+from app.extensions import csrf, login_manager
 from app.identity import service
 from app.identity.models import Role, User
 
@@ -76,8 +76,6 @@ def role_required(*roles: Role) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from app.extensions import login_manager
-
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
             if current_user.role not in roles:

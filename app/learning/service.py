@@ -196,8 +196,13 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
     position = parse_position(data.get("position_s"), duration)
     hidden = data.get("hidden", False)
     playing = data.get("playing", True)
-    if not isinstance(hidden, bool) or not isinstance(playing, bool):
-        raise Invalid(fields={"hidden": _l("true or false.")})
+    bad = [
+        name
+        for name, value in (("hidden", hidden), ("playing", playing))
+        if not isinstance(value, bool)
+    ]
+    if bad:
+        raise Invalid(fields={name: _l("true or false.") for name in bad})
     enrollment = db.session.get(Enrollment, session.enrollment_id)
     # Heartbeats of one lesson are judged one at a time, against the latest record.
     db.session.execute(
@@ -249,6 +254,10 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
     completed = rules.is_complete(progress.coverage, progress.verified_s, duration)
     if completed and progress.completed_at is None:
         progress.completed_at = utcnow()
+        db.session.flush()
+        # Only a lesson completing now can complete the course: no summary on every heartbeat.
+        if enrollment.completed_at is None and summarize(enrollment)["completed"]:
+            enrollment.completed_at = utcnow()
     db.session.add(
         HeartbeatRecord(
             session_id=session.id,
@@ -260,15 +269,8 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
             reason=reason,
         )
     )
-    _update_enrollment_completion(enrollment)
     db.session.flush()
     return BeatOutcome(credited, reason, progress, completed, check if held else None)
-
-
-def _update_enrollment_completion(enrollment: Enrollment) -> None:
-    summary = summarize(enrollment)
-    if summary["completed"] and enrollment.completed_at is None:
-        enrollment.completed_at = utcnow()
 
 
 def summarize(enrollment: Enrollment) -> dict[str, Any]:

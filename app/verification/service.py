@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 
 from app import security
 from app.db import utcnow
-from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound
+from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge
 from app.extensions import db
 from app.identity.models import User
 from app.media.service import storage
@@ -46,11 +46,6 @@ CHALLENGES = ("blink", "turn_left", "turn_right")
 # one photo differ by 0-5 bits; different photos by 15 or more; frames of one video a second
 # apart can come within 6, so stay below that.
 REPLAY_MAX_BITS = 4
-
-
-class TooLargeImage(AppError):
-    status = 413
-    code = "image_too_large"
 
 
 def faces() -> ModuleType:
@@ -114,24 +109,30 @@ def store_evidence(
     return evidence
 
 
-def is_replay(data: bytes, dhash: int | None, *, exclude_check: int | None = None) -> bool:
-    """True when this image, or one nearly identical in pixels, was submitted before by anyone.
+def is_replay(images: list[tuple[bytes, int | None]], *, exclude_check: int) -> bool:
+    """True when any of these images, or one nearly identical in pixels, was submitted before.
 
-    Compared with every retained image, references included. The perceptual comparison runs in
-    memory over the stored hashes; past a few million images it wants an index (BK-tree).
+    Compared with every retained image of anyone, references included, except the earlier
+    attempts at the same check. One query for exact copies and one pass over the stored
+    perceptual hashes, whatever the burst's length; past a few million images that pass wants
+    an index (BK-tree).
     """
-    digest = hashlib.sha256(data).hexdigest()
-    if db.session.scalar(sa.select(Evidence.id).where(Evidence.sha256 == digest).limit(1)):
+    earlier = sa.or_(Evidence.check_id.is_(None), Evidence.check_id != exclude_check)
+    digests = [hashlib.sha256(data).hexdigest() for data, _ in images]
+    exact = sa.select(Evidence.id).where(Evidence.sha256.in_(digests), earlier).limit(1)
+    if db.session.scalar(exact):
         return True
-    if dhash is None:
+    hashes = [dhash for _, dhash in images if dhash is not None]
+    if not hashes:
         return False
-    query = sa.select(Evidence.dhash).where(Evidence.dhash.is_not(None))
-    if exclude_check is not None:
-        query = query.where(sa.or_(Evidence.check_id.is_(None), Evidence.check_id != exclude_check))
     engine = faces()
+    stored = db.session.scalars(
+        sa.select(Evidence.dhash).where(Evidence.dhash.is_not(None), earlier)
+    )
     return any(
-        engine.hamming(dhash, int(stored, 16)) <= REPLAY_MAX_BITS
-        for stored in db.session.scalars(query)
+        engine.hamming(dhash, int(value, 16)) <= REPLAY_MAX_BITS
+        for value in stored
+        for dhash in hashes
     )
 
 
@@ -142,7 +143,7 @@ def _face_error(error: Exception) -> AppError:
     code = getattr(error, "code", "not_an_image")
     message = getattr(error, "message", str(error))
     if code == "image_too_large":
-        return TooLargeImage(message)
+        return PayloadTooLarge(message, code="image_too_large")
     return Invalid(message, code=code)
 
 
@@ -372,14 +373,17 @@ def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Ver
     check.attempts += 1
     for data in frames:
         if len(data) > current_app.config["FACE_MAX_BYTES"]:
-            raise TooLargeImage(_l("Each photo may be at most 10 MB."))
+            raise PayloadTooLarge(_l("Each photo may be at most 10 MB."), code="image_too_large")
     burst = engine.best_of_burst(frames, reference_encoding(reference), threshold=threshold())
     if all(frame.code == "not_an_image" for frame in burst.frames):
         raise Invalid(_l("None of the uploads is a photo."), code="not_an_image")
-    replay = any(
-        is_replay(data, frame.dhash, exclude_check=check.id)
-        for data, frame in zip(frames, burst.frames, strict=True)
-        if frame.code != "not_an_image"
+    replay = is_replay(
+        [
+            (data, frame.dhash)
+            for data, frame in zip(frames, burst.frames, strict=True)
+            if frame.code != "not_an_image"
+        ],
+        exclude_check=check.id,
     )
     code, passed, retry = _decide(check, burst, replay)
     for data, frame in zip(frames, burst.frames, strict=True):
