@@ -142,11 +142,24 @@ class Config:
     CHECK_INTERVAL_MIN_S = env_float("CHECK_INTERVAL_MIN_S", 300.0)
     CHECK_INTERVAL_MAX_S = env_float("CHECK_INTERVAL_MAX_S", 900.0)
     CHECK_WINDOW_S = env_float("CHECK_WINDOW_S", 60.0)
+    # Judge answers in job workers (the answer gets 202, the player polls) or in the request.
+    # Unset (None): in workers exactly when JOB_BACKEND is celery; see
+    # verification.service.checks_in_worker, which reads it, so overrides of either apply.
+    CHECKS_IN_WORKER: bool | None = (
+        env_bool("CHECKS_IN_WORKER", False) if env_str("CHECKS_IN_WORKER") else None
+    )
     LIVENESS = env_bool("LIVENESS", True)
     FACE_THRESHOLD = env_float("FACE_THRESHOLD", 0.5)
     FACE_MAX_BYTES = env_int("FACE_MAX_BYTES", 10 * 1024 * 1024)
-    # Face images are kept this long after they are taken, then `flask evidence purge` removes them.
+    # Face images are kept this long after the subsidy decision they back (or after they were
+    # taken, if no decision comes), then `flask evidence purge` removes them.
     EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 3 * 365)
+    # Auditors open face images through signed links that live this long; each view is logged.
+    EVIDENCE_URL_TTL_S = env_int("EVIDENCE_URL_TTL_S", 120)
+
+    # Subsidy: the share of clean, complete enrolments an auditor looks at anyway (0 turns
+    # spot checks off).
+    SPOT_CHECK_RATE = env_float("SPOT_CHECK_RATE", 0.05)
 
 
 class DevelopmentConfig(Config):

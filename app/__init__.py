@@ -97,7 +97,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app import (
+        audit,
         catalog,
+        certificates,
         courses,
         demo,
         identity,
@@ -107,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
         openapi,
         platforms,
         site,
+        subsidy,
         verification,
     )
     from app.identity.auth import UNSAFE_METHODS
@@ -121,6 +124,9 @@ def register_blueprints(app: Flask) -> None:
         verification,
         media,
         jobs,
+        audit,
+        certificates,
+        subsidy,
         demo,
         openapi,
     ):

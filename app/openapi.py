@@ -24,6 +24,9 @@ from app.courses.models import LEVEL_NAMES_ZH, CourseLevel, CourseStatus, Lesson
 from app.identity.models import Role, Sex
 from app.learning.models import SessionEnd
 from app.learning.rules import Reason
+from app.subsidy.models import Action
+from app.subsidy.rules import Status as SubsidyStatus
+from app.subsidy.service import REASON_MESSAGES
 
 bp = Blueprint("openapi", __name__)
 
@@ -370,12 +373,128 @@ SCHEMAS: dict[str, Schema] = {
             "verified_s": {"type": "number", "description": "Credited time not voided."},
             "required_s": {"type": "number", "description": "Credited time completion needs."},
             "completed": {"type": "boolean"},
-            "subsidy": obj(
+            "subsidy": ref("Subsidy"),
+            "certificate_no": nullable(
+                string("The valid certificate's number once one is issued (see Certificates).")
+            ),
+        }
+    ),
+    # Subsidy
+    "SubsidyReason": obj(
+        {
+            "code": string(
+                "Stable code. `check_<code>` for a failed check (e.g. `check_mismatch`).",
+                enum=sorted(REASON_MESSAGES),
+            ),
+            "message": string("The reason in the caller's language."),
+            "evidence": {
+                "type": "object",
+                "description": "What the reason rests on: ids of `check`s, `session`s, "
+                "`lessons`, a `flag`, a `decision` or an `appeal`, with figures such as "
+                "`distance` and `verified_s`.",
+            },
+        }
+    ),
+    "Subsidy": obj(
+        {
+            "status": string(
+                "`eligible`: complete on verified time with every check passed or cleared, or "
+                "approved. `needs_review`: an auditor must look (failed or missed check, "
+                "duplicate identity, appeal, random spot check). `ineligible`: an auditor "
+                "rejected it. `in_progress`: otherwise.",
+                enum=[status.value for status in SubsidyStatus],
+            ),
+            "reasons": array(ref("SubsidyReason"), "Why, each with its evidence; risks first."),
+            "amount_yuan": nullable(
+                string(
+                    "Decimal yuan. Eligible: the amount the granting decision recorded. "
+                    "Ineligible: `0.00`. Otherwise what the standard would pay today; null "
+                    "when no standard covers the course (reason `no_standard`).",
+                )
+            ),
+        }
+    ),
+    "ReviewCheck": obj(
+        {
+            "id": integer(),
+            "passed": {"type": "boolean"},
+            "code": nullable(string("Why it failed, e.g. `mismatch`, `replay`, `expired`.")),
+            "distance": nullable({"type": "number", "description": "Face distance (best frame)."}),
+            "at": string("When it was answered or expired.", format="date-time"),
+            "cleared": {"type": "boolean", "description": "An auditor cleared this failure."},
+        }
+    ),
+    "ReviewItem": obj(
+        {
+            "enrollment_id": integer(),
+            "trainee": obj(
                 {
-                    "status": string("Where the subsidy decision stands, e.g. `in_progress`."),
-                    "reasons": array(string(), "Why it is not (yet) granted."),
+                    "name": string("Masked: the first character, then `*`."),
+                    "id_number": nullable(string("Masked resident ID number.")),
                 }
             ),
+            "course": obj({"id": integer(), "title": string()}),
+            "completed": {"type": "boolean"},
+            "risk": integer("Higher first: the sum of the signals' weights."),
+            "reasons": array(ref("SubsidyReason")),
+            "checks": array(ref("ReviewCheck"), "Every answered or expired check."),
+        }
+    ),
+    "ReviewQueue": obj({"items": array(ref("ReviewItem"), "Riskiest first, then oldest.")}),
+    "DecisionRequest": obj(
+        {
+            "decision": string(enum=["approve", "reject"]),
+            "reason": string("Mandatory; kept with the decision.", maxLength=2000),
+        }
+    ),
+    "ReasonRequest": obj({"reason": string("Mandatory; kept with the decision.", maxLength=2000)}),
+    "DecisionMade": obj({"id": integer(), "action": string(enum=[a.value for a in Action])}),
+    "DecisionResult": obj(
+        {
+            "decision": ref("DecisionMade"),
+            "subsidy": ref("Subsidy"),
+            "certificate_no": nullable(string()),
+        },
+        {"enrollment_id": integer()},
+    ),
+    "AppealRequest": obj({"message": string("Why the rejection is wrong.", maxLength=2000)}),
+    "AppealCreated": obj({"id": integer(), "enrollment_id": integer()}),
+    "ArchiveItem": obj(
+        {
+            "enrollment_id": integer(),
+            "course": obj({"id": integer(), "title": string(), "hours": string("Class hours.")}),
+            "occupation": obj({"code": string(), "name": string()}),
+            "level": nullable(string(enum=[level.value for level in CourseLevel])),
+            "enrolled_at": string(format="date-time"),
+            "completed_at": nullable(string(format="date-time")),
+            "verified_hours": {"type": "number"},
+            "checks": obj(
+                {
+                    "total": integer(),
+                    "passed": integer(),
+                    "failed": integer(),
+                    "cleared": integer("Failed checks an auditor cleared."),
+                }
+            ),
+            "subsidy": ref("Subsidy"),
+            "decisions": array(
+                obj(
+                    {
+                        "action": string(enum=[a.value for a in Action]),
+                        "reason": string(),
+                        "amount_yuan": nullable(string()),
+                        "at": string(format="date-time"),
+                    }
+                )
+            ),
+            "appeals": array(obj({"message": string(), "at": string(format="date-time")})),
+            "certificates": array(ref("Certificate"), "Revoked ones too."),
+        }
+    ),
+    "Archive": obj(
+        {
+            "trainee": obj({"name": string(), "id_number": nullable(string("Masked."))}),
+            "items": array(ref("ArchiveItem"), "Oldest enrolment first."),
         }
     ),
     "EnrollmentList": obj({"items": array(ref("Enrollment"), "Newest first.")}),
@@ -465,6 +584,38 @@ SCHEMAS: dict[str, Schema] = {
             },
         }
     ),
+    "CheckState": obj(
+        {
+            "id": integer("The check."),
+            "kind": string(enum=["sign_in", "random"]),
+            "challenge": nullable(string(enum=["blink", "turn_left", "turn_right"])),
+            "expires_at": string("The answer's deadline.", format="date-time"),
+            "status": string(
+                "`pending` (waiting for an answer, or another one after `retry`), `judging` (a "
+                "worker has the answer: poll again in about a second), `passed` or `failed`.",
+                enum=["pending", "judging", "passed", "failed"],
+            ),
+            "passed": {"type": "boolean"},
+            "code": nullable(
+                string(
+                    "Once judged: `passed`, or why not (`mismatch`, `no_face`, `multiple_faces`, "
+                    "`replay`, `liveness_failed`, `expired`; `not_an_image` or `not_judged` "
+                    "with `retry`). Null while pending or judging."
+                )
+            ),
+            "distance": nullable({"type": "number", "description": "Best frame's face distance."}),
+            "retry": {
+                "type": "boolean",
+                "description": "Still `pending`: answer again before the check expires.",
+            },
+            "voided_s": {
+                "type": "number",
+                "description": "Credited seconds the failure took back (0 otherwise).",
+            },
+        },
+        description="A face check and where its judging stands; the verdict fields read as "
+        "in `CheckVerdict` once it is no longer `judging`.",
+    ),
     "StudySession": obj(
         {
             "id": integer("Send heartbeats to this session."),
@@ -501,6 +652,24 @@ SCHEMAS: dict[str, Schema] = {
             "coverage": {"type": "number", "minimum": 0, "maximum": 1},
             "completed": {"type": "boolean", "description": "The lesson is complete."},
             "check": ref("FaceCheck"),
+        }
+    ),
+    # Certificates
+    "Certificate": obj(
+        {
+            "valid": {
+                "type": "boolean",
+                "description": "Issued and not revoked: the certificate certifies its training.",
+            },
+            "number": string("The certificate number, e.g. `VS2026-7KQ3M-X9D2R`."),
+            "name": string("The holder's name, masked: the first character, then `*` (`张**`)."),
+            "occupation_code": string("Code in the 2022 Occupational Classification."),
+            "occupation_name": string(),
+            "hours": {"type": "number", "minimum": 0, "description": "Verified study hours."},
+            "issued_at": string(format="date-time"),
+            "revoked_at": nullable(
+                string("When it was revoked; null while valid.", format="date-time")
+            ),
         }
     ),
     "OpenApiDocument": {"type": "object", "description": "This document."},
@@ -542,6 +711,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "already_enrolled": (409, "Already enrolled; `id` names the enrolment."),
     "lesson_not_ready": (409, "The lesson's video is not ready."),
     "check_closed": (409, "The face check already passed, failed or expired (`result`)."),
+    "check_judging": (
+        409,
+        "An earlier answer to the check is still being judged; poll `GET /api/v1/checks/{id}`.",
+    ),
     "session_ended": (
         409,
         "The study session ended, e.g. the lesson was opened elsewhere (`end_reason`).",
@@ -561,6 +734,17 @@ ERRORS: dict[str, tuple[int, str]] = {
     "too_bright": (422, "The photo is too bright."),
     "invalid_captions": (422, "The file is not SRT or WebVTT captions, or holds no cues."),
     "locked_out": (429, "Too many failed sign-ins; wait `retry_after_s` (`Retry-After`)."),
+    "certificate_not_found": (404, "No certificate has this number."),
+    "not_complete": (409, "The course is not complete on verified time."),
+    "already_eligible": (409, "The enrolment is already eligible."),
+    "already_rejected": (409, "The enrolment is already rejected."),
+    "rejected": (409, "The enrolment was rejected; only the trainee's appeal reopens it."),
+    "check_not_failed": (409, "Only a failed check can be cleared."),
+    "already_cleared": (409, "The check is already cleared."),
+    "not_rejected": (409, "Only a rejected subsidy can be appealed."),
+    "already_appealed": (409, "The appeal is already with the auditors."),
+    "no_image": (404, "The check has no retained image."),
+    "purged": (404, "The image was purged at the end of its retention period."),
 }
 
 # Shared responses, used wherever an operation answers exactly these codes for a status.
@@ -620,6 +804,11 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "enrollment_id": {"schema": integer(), "description": "An enrolment."},
     "session_id": {"schema": integer(), "description": "A study session of the caller."},
     "check_id": {"schema": integer(), "description": "A face check of the caller."},
+    "number": {
+        "schema": string(),
+        "description": "A certificate number as printed, e.g. `VS2026-7KQ3M-X9D2R`; case, "
+        "spaces and dashes do not matter, and O, I, L are read as 0, 1, 1.",
+    },
 }
 
 UNSAFE = frozenset({"post", "put", "patch", "delete"})
@@ -735,6 +924,7 @@ def header(
 
 
 PLATFORM = (Role.PLATFORM,)
+STAFF = (Role.AUDITOR, Role.ADMIN)
 
 UPLOAD_PROTOCOL = """\
 Send the video as raw bytes, in order, one `PUT` per chunk, each with
@@ -1079,11 +1269,121 @@ ENDPOINTS: list[Endpoint] = [
         "Answer a face check",
         "One photo, or a burst of frames over about 2 s judged on its best frames. A check "
         "that fails voids the study time credited since the last passed check; `no_face` asks "
-        "for another try while the check is open.",
+        "for another try while the check is open. Where workers judge checks "
+        "(`CHECKS_IN_WORKER`, production), the answer is stored and queued: 202 with status "
+        "`judging`; poll `GET /api/v1/checks/{check_id}` about once a second for the verdict. "
+        "An answer received in time is judged even if the window closes while it waits.",
         roles=(Role.TRAINEE,),
         body={"required": True, "content": {"multipart/form-data": {"schema": ref("CheckAnswer")}}},
-        responses={200: json_response("CheckVerdict", "The verdict.")},
-        errors=("invalid", "not_an_image", "image_too_large", "check_closed", "face_not_enrolled"),
+        responses={
+            200: json_response("CheckVerdict", "The verdict, judged in the request."),
+            202: json_response("CheckState", "Queued for a worker: status `judging`."),
+        },
+        errors=(
+            "invalid",
+            "not_an_image",
+            "image_too_large",
+            "check_closed",
+            "check_judging",
+            "face_not_enrolled",
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/checks/{check_id}",
+        "Faces",
+        "Where a face check stands",
+        "The trainee's own checks only. While `judging`, poll about once a second; then read "
+        "the verdict fields as the answer's response.",
+        roles=(Role.TRAINEE,),
+        responses={200: json_response("CheckState", "The check.")},
+    ),
+    # Subsidy
+    Endpoint(
+        "get",
+        "/api/v1/audit/reviews",
+        "Subsidy",
+        "The auditors' queue",
+        "Enrolments waiting for an auditor, riskiest first. Trainees are masked.",
+        roles=STAFF,
+        parameters=(query("limit", integer(minimum=1, maximum=1000), "At most (200)."),),
+        responses={200: json_response("ReviewQueue", "The queue.")},
+        errors=("invalid",),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/audit/checks/{check_id}/image",
+        "Subsidy",
+        "A check's snapshot",
+        "Redirects to a signed link to the frame closest to the reference, valid for "
+        "`EVIDENCE_URL_TTL_S` seconds (120). Every call is logged in the audit log with the "
+        "viewer and their address.",
+        roles=STAFF,
+        responses={
+            302: {
+                "description": "Found: follow `Location` (no-store).",
+                "headers": {"Location": {"schema": string(format="uri-reference")}},
+            }
+        },
+        errors=("no_image", "purged"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/audit/enrollments/{enrollment_id}/decision",
+        "Subsidy",
+        "Approve or reject an enrolment's subsidy",
+        "With a mandatory reason, logged in the audit log. Approval records the standard's "
+        "amount and issues a certificate; rejection revokes any.",
+        roles=STAFF,
+        body=json_request("DecisionRequest", {"decision": "approve", "reason": "核对无误"}),
+        responses={200: json_response("DecisionResult", "Decided.")},
+        errors=("invalid", "not_complete", "already_eligible", "already_rejected", "rejected"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/audit/checks/{check_id}/clear",
+        "Subsidy",
+        "Clear a failed face check",
+        "The auditor finds the trainee was the person in the picture after all. Voided time "
+        "stays voided; the check no longer holds the subsidy back.",
+        roles=STAFF,
+        body=json_request("ReasonRequest", {"reason": "本人，光线过暗"}),
+        responses={200: json_response("DecisionResult", "Cleared.")},
+        errors=("invalid", "check_not_failed", "already_cleared"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/enrollments/{enrollment_id}/appeal",
+        "Subsidy",
+        "Appeal a rejection",
+        "The enrolment goes back to the auditors' queue. One appeal per rejection.",
+        roles=(Role.TRAINEE,),
+        body=json_request("AppealRequest", {"message": "是我本人学习的"}),
+        responses={201: json_response("AppealCreated", "Sent.")},
+        errors=("invalid", "not_rejected", "already_appealed"),
+    ),
+    Endpoint(
+        "get",
+        "/api/v1/me/archive",
+        "Subsidy",
+        "The trainee's training e-archive",
+        "Every enrolment with verified hours, checks, the subsidy and its decisions, and "
+        "certificates. `?download=1` answers as an attachment.",
+        roles=(Role.TRAINEE,),
+        parameters=(query("download", string(enum=["1"]), "Answer as a file to save."),),
+        responses={200: json_response("Archive", "The archive.")},
+    ),
+    # Certificates
+    Endpoint(
+        "get",
+        "/api/v1/certificates/{number}",
+        "Certificates",
+        "Verify a certificate",
+        "Public: anyone holding a certificate number may check it. Answers whether it is "
+        "valid or revoked, with the holder's name masked. The same answer is a page at "
+        "`/verify/{number}`, which also checks the printed verification code (`?code=`).",
+        responses={200: json_response("Certificate", "The certificate.")},
+        errors=("certificate_not_found",),
     ),
     # This document
     Endpoint(
@@ -1103,6 +1403,15 @@ TAGS = [
     {"name": "Lessons", "description": "Lessons, their videos (resumable upload) and captions."},
     {"name": "Study", "description": "Trainees enrol, study lessons and earn credited time."},
     {"name": "Faces", "description": "The reference face and the face checks while studying."},
+    {
+        "name": "Subsidy",
+        "description": "Subsidy decisions from evidence: the auditors' queue, decisions, "
+        "appeals and the trainee's e-archive.",
+    },
+    {
+        "name": "Certificates",
+        "description": "Training certificates, issued when a course earns its subsidy.",
+    },
     {"name": "Documentation", "description": "This description of the API."},
 ]
 

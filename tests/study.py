@@ -82,6 +82,14 @@ class Study:
             headers=self.auth,
         )
 
+    def watch_until_random_check(self, session_id: int) -> dict:
+        """Watch from the start until the random check `checks_every_4s` makes due at 4 s."""
+        self.beat(session_id, 0)
+        self.beat(session_id, 2, after=2)
+        check = self.beat(session_id, 4, after=2).get_json()["check"]
+        assert check is not None and check["kind"] == "random", check
+        return check
+
     def enrollment(self, enrollment_id: int) -> dict:
         return self.client.get(f"/api/v1/enrollments/{enrollment_id}", headers=self.auth).get_json()
 
@@ -128,6 +136,13 @@ def _study(client, app, *, face: bool):
 def study(client, fresh_app):
     """A trainee with an enrolled face (obama_1) and a published one-lesson course."""
     yield from _study(client, fresh_app, face=True)
+
+
+@pytest.fixture
+def checks_every_4s(fresh_app, monkeypatch):
+    """Random checks after exactly 4 s of credited study (drawn when a check passes)."""
+    monkeypatch.setitem(fresh_app.config, "CHECK_INTERVAL_MIN_S", 4.0)
+    monkeypatch.setitem(fresh_app.config, "CHECK_INTERVAL_MAX_S", 4.0)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from app.audit import service as audit
 from app.catalog.models import Occupation
 from app.courses.models import (
     EDITABLE,
@@ -170,11 +171,25 @@ def submit(course: Course) -> None:
     course.submitted_at = utcnow()
 
 
+def _log_decision(course: Course, before: CourseStatus) -> None:
+    """Staff decisions on courses go into the audit log, from the pages and the CLI alike."""
+    detail = {"from": before.value, "to": course.status.value}
+    if course.status is CourseStatus.REJECTED:
+        detail["reason"] = course.reject_reason
+    action = {
+        CourseStatus.PUBLISHED: "course.publish",
+        CourseStatus.REJECTED: "course.reject",
+        CourseStatus.WITHDRAWN: "course.withdraw",
+    }[course.status]
+    audit.record_request(action, subject_type="course", subject_id=course.id, detail=detail)
+
+
 def publish(course: Course) -> None:
     if course.status is not CourseStatus.IN_REVIEW:
         raise Conflict(_l("Only a course in review can be published."), code="not_in_review")
     course.status = CourseStatus.PUBLISHED
     course.published_at = utcnow()
+    _log_decision(course, CourseStatus.IN_REVIEW)
 
 
 def reject(course: Course, reason: str) -> None:
@@ -185,12 +200,14 @@ def reject(course: Course, reason: str) -> None:
         raise Conflict(_l("Only a course in review can be rejected."), code="not_in_review")
     course.status = CourseStatus.REJECTED
     course.reject_reason = reason[:2000]
+    _log_decision(course, CourseStatus.IN_REVIEW)
 
 
 def withdraw(course: Course) -> None:
     if course.status is not CourseStatus.PUBLISHED:
         raise Conflict(_l("Only a published course can be withdrawn."), code="not_published")
     course.status = CourseStatus.WITHDRAWN
+    _log_decision(course, CourseStatus.PUBLISHED)
 
 
 def courses_of(platform: Platform) -> list[Course]:

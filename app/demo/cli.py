@@ -22,6 +22,7 @@ from app.identity import service as identity
 from app.identity.models import Role, User
 from app.jobs import service as jobs
 from app.platforms import service as platforms
+from app.subsidy import service as subsidy
 from app.timeutil import today_local
 from media_pipeline import video
 
@@ -44,6 +45,7 @@ DEMO_COURSE = {
     "description": "演示课程：两节短课，用来体验报名、观看、学时认定的完整流程。",
 }
 DEMO_LESSONS = (("第一课 安全用电常识", 16), ("第二课 个人防护用品", 12))
+DEMO_SUBSIDY_YUAN = "800.00"
 
 
 @bp.cli.command("seed")
@@ -90,5 +92,6 @@ def _demo_course() -> None:
     course = courses.get_course(course_id)
     courses.submit(course)
     courses.publish(course)
+    subsidy.set_standard(DEMO_COURSE["occupation_code"], None, DEMO_SUBSIDY_YUAN, staff=None)
     db.session.commit()
     click.echo(f"demo: course {course.id} {course.title!r} published")

@@ -32,6 +32,17 @@ class Sex(enum.StrEnum):
     FEMALE = "female"
 
 
+def mask_name(name: str) -> str:
+    """`张**`: the first character, then one star for each other character (at least one).
+
+    Pages for staff and the public verification page show this, never the full name.
+    """
+    name = (name or "").strip()
+    if not name:
+        return "*"
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
 class User(UserMixin, db.Model):
     """Anyone who signs in. Trainees carry their real-name identity; staff a username."""
 
@@ -77,6 +88,10 @@ class User(UserMixin, db.Model):
     @property
     def phone_masked(self) -> str | None:
         return f"{self.phone[:3]}****{self.phone[-4:]}" if self.phone else None
+
+    @property
+    def name_masked(self) -> str:
+        return mask_name(self.name)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role.value}>"

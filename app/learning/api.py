@@ -14,11 +14,13 @@ from app.identity.auth import api_auth, api_user
 from app.identity.models import Role
 from app.learning import bp, service
 from app.learning.models import Enrollment
+from app.subsidy import service as subsidy
 from app.verification import service as verification
 
 
 def enrollment_json(enrollment: Enrollment) -> dict[str, Any]:
     summary = service.summarize(enrollment)
+    state = subsidy.subsidy_of(enrollment)
     return {
         "id": enrollment.id,
         "course_id": enrollment.course_id,
@@ -44,7 +46,8 @@ def enrollment_json(enrollment: Enrollment) -> dict[str, Any]:
         "verified_s": summary["verified_s"],
         "required_s": summary["required_s"],
         "completed": summary["completed"],
-        "subsidy": {"status": "in_progress", "reasons": []},
+        "subsidy": subsidy.subsidy_json(state),
+        "certificate_no": state.certificate_no,
     }
 
 
@@ -102,6 +105,8 @@ def api_start_session(lesson_id: int):
 @api_auth(Role.TRAINEE)
 def api_heartbeat(session_id: int):
     outcome = service.heartbeat(api_user(), session_id, json_body())
+    if outcome.course_completed:
+        subsidy.on_completed(outcome.enrollment)
     db.session.commit()
     progress = outcome.progress
     return jsonify(

@@ -46,6 +46,8 @@ class BeatOutcome:
     progress: LessonProgress
     completed: bool
     check: Check | None  # a face check waiting for an answer
+    enrollment: Enrollment
+    course_completed: bool  # this heartbeat completed the whole course
 
 
 def record_void(session: StudySession, seconds: float) -> None:
@@ -252,12 +254,14 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
         check = verification.open_check(session, CheckKind.RANDOM, position)
         held = True
     completed = rules.is_complete(progress.coverage, progress.verified_s, duration)
+    course_completed = False
     if completed and progress.completed_at is None:
         progress.completed_at = utcnow()
         db.session.flush()
         # Only a lesson completing now can complete the course: no summary on every heartbeat.
         if enrollment.completed_at is None and summarize(enrollment)["completed"]:
             enrollment.completed_at = utcnow()
+            course_completed = True
     db.session.add(
         HeartbeatRecord(
             session_id=session.id,
@@ -270,7 +274,9 @@ def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
         )
     )
     db.session.flush()
-    return BeatOutcome(credited, reason, progress, completed, check if held else None)
+    return BeatOutcome(
+        credited, reason, progress, completed, check if held else None, enrollment, course_completed
+    )
 
 
 def summarize(enrollment: Enrollment) -> dict[str, Any]:

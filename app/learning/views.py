@@ -13,6 +13,7 @@ from app.extensions import db
 from app.identity.auth import role_required
 from app.identity.models import Role
 from app.learning import bp, service
+from app.subsidy import service as subsidy
 from app.verification.service import face_status
 from app.verification.views import face_messages
 
@@ -95,9 +96,12 @@ def my_learning():
 @login_required
 def enrollment(enrollment_id: int):
     item = service.enrollment_for(current_user, enrollment_id)
+    state = subsidy.subsidy_of(item)
     return render_template(
         "learning/enrollment.html",
         enrollment=item,
+        subsidy=subsidy.subsidy_json(state),
+        certificate_no=state.certificate_no,
         summary=service.summarize(item),
         face=face_status(current_user) if current_user.role is Role.TRAINEE else None,
         reasons=service.reasons_summary(item),

@@ -49,7 +49,8 @@ def list_platforms() -> None:
 def new_token(name: str, label: str) -> None:
     """Issue another API token for a platform; printed once, as the last line."""
     try:
-        token, row = service.issue_token(service.by_name(name), label=label)
+        platform = service.by_name(name)
+        token, row = service.issue_token(platform, label=label)
     except AppError as error:
         raise click_error(error) from None
     db.session.commit()
@@ -76,7 +77,8 @@ def list_tokens(name: str) -> None:
 def revoke(name: str, token_id: int) -> None:
     """Revoke one token of a platform by its id."""
     try:
-        service.revoke_token(service.by_name(name), token_id)
+        platform = service.by_name(name)
+        service.revoke_token(platform, token_id)
     except AppError as error:
         raise click_error(error) from None
     db.session.commit()

@@ -9,6 +9,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from app.audit import service as audit
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.identity import service as identity
@@ -53,7 +54,14 @@ def create(
             )
     except IntegrityError:
         raise taken from None
+    _log("platform.create", platform, {"name": platform.name, "status": platform.status.value})
     return platform
+
+
+def _log(action: str, platform: Platform, detail: dict[str, Any]) -> None:
+    """Staff decisions on platforms go into the audit log, from the pages and the CLI alike.
+    Token secrets never do."""
+    audit.record_request(action, subject_type="platform", subject_id=platform.id, detail=detail)
 
 
 def get(platform_id: int) -> Platform:
@@ -77,7 +85,9 @@ def all_platforms() -> list[Platform]:
 def issue_token(platform: Platform, label: str = "") -> tuple[str, ApiToken]:
     """A new token for the platform: returned once, stored only as a hash."""
     ttl_s = current_app.config["PLATFORM_TOKEN_TTL_DAYS"] * 24 * 3600
-    return identity.issue_token(_service_account(platform), ttl_s=ttl_s, label=label[:100])
+    token, row = identity.issue_token(_service_account(platform), ttl_s=ttl_s, label=label[:100])
+    _log("platform.token_issue", platform, {"token_id": row.id, "label": row.label})
+    return token, row
 
 
 def tokens(platform: Platform) -> list[ApiToken]:
@@ -88,12 +98,16 @@ def revoke_token(platform: Platform, token_id: int) -> ApiToken:
     row = identity.revoke_token_id(_service_account(platform), token_id)
     if row is None:
         raise NotFound(_l("This platform has no such token."))
+    _log("platform.token_revoke", platform, {"token_id": token_id})
     return row
 
 
 def set_status(platform: Platform, status: PlatformStatus) -> None:
     """Suspending stops every token of the platform at once; activating restores them."""
+    before = platform.status
     platform.status = status
+    action = "platform.suspend" if status is PlatformStatus.SUSPENDED else "platform.activate"
+    _log(action, platform, {"from": before.value, "to": status.value})
 
 
 def platform_of(user: User) -> Platform:

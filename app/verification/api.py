@@ -1,4 +1,4 @@
-"""JSON API: enrol a reference face, answer face checks."""
+"""JSON API: enrol a reference face, answer face checks and follow their judging."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from app.errors import Invalid
 from app.extensions import db
 from app.identity.auth import api_auth, api_user
 from app.identity.models import Role
+from app.jobs import service as jobs
 from app.learning import service as learning
 from app.learning.models import StudySession
 from app.verification import bp, service
+from app.verification.judging import KIND as VERIFY_CHECK
 
 MAX_FRAMES = 12
 
@@ -69,6 +71,13 @@ def api_answer_check(check_id: int):
     learning.record_void(session, service.expire_if_due(session, check))
     if check.status.value != "pending":
         db.session.commit()  # keep the expiry
+    if service.checks_in_worker():
+        # The face model runs in a worker; the player polls GET until the verdict is in.
+        answer = service.queue_answer(user, check, frames)
+        job = jobs.enqueue(VERIFY_CHECK, answer.id)
+        db.session.commit()
+        jobs.dispatch(job.id)
+        return jsonify(service.check_state(check)), 202
     verdict = service.judge(user, check, frames, session=session)
     learning.record_void(session, verdict.voided_s)
     db.session.commit()
@@ -81,3 +90,9 @@ def api_answer_check(check_id: int):
             "voided_s": round(verdict.voided_s, 3),
         }
     )
+
+
+@bp.get("/api/v1/checks/<int:check_id>")
+@api_auth(Role.TRAINEE)
+def api_check_state(check_id: int):
+    return jsonify(service.check_state(service.check_for(api_user(), check_id)))

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +23,13 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.audit import service as audit
 from app.cli import click_error
 from app.db import utcnow
 from app.errors import AppError
 from app.extensions import db
 from app.media.service import storage
+from app.subsidy import service as subsidy
 from app.verification import bp, service
 from app.verification.models import (
     Check,
@@ -542,7 +544,19 @@ def purge(dry_run: bool) -> None:
             store.delete(evidence.key)
         evidence.key = None
         evidence.purged_at = now
-    db.session.add(PurgeRun(ran_at=now, purged=len(plan.due), cutoff=now))
+    run = PurgeRun(ran_at=now, purged=len(plan.due), cutoff=now)
+    db.session.add(run)
+    db.session.flush()
+    audit.record_request(
+        "evidence.purge",
+        subject_type="purge_run",
+        subject_id=run.id,
+        detail={
+            "purged": len(plan.due),
+            "by_kind": dict(Counter(evidence.kind.value for evidence in plan.due)),
+            "kept": plan.kept,
+        },
+    )
     db.session.commit()
     click.echo(
         f"purged {len(plan.due)} image(s) ({plan.by_kind()}) past their retention date; "
@@ -596,5 +610,6 @@ def resolve(flag_id: int, outcome: str, note: str) -> None:
         flag = service.resolve_flag(flag_id, FlagStatus(outcome), note, staff=None)
     except AppError as error:
         raise click_error(error) from None
+    subsidy.settle_trainee(flag.user_id)
     db.session.commit()
     click.echo(f"flag {flag.id} is {flag.status.value}")

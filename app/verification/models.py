@@ -96,6 +96,40 @@ class Check(db.Model):
     settled_s: Mapped[float] = mapped_column(default=0.0)
 
 
+class AnswerStatus(enum.StrEnum):
+    QUEUED = "queued"  # frames stored, waiting for a worker
+    JUDGED = "judged"
+    ABANDONED = "abandoned"  # the worker gave up; the check waits for another answer or expires
+
+
+class CheckAnswer(db.Model):
+    """An answer to a face check judged by a job worker (CHECKS_IN_WORKER), not in the request.
+
+    The frames wait in private storage under `frame_keys` until the worker has judged them
+    (the verdict is then kept here and on the check, the frames as evidence) and are deleted.
+    While an answer is queued its check cannot expire: it was answered in time.
+    """
+
+    __tablename__ = "check_answer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[int] = mapped_column(sa.ForeignKey("face_check.id"), index=True)
+    attempt: Mapped[int]  # 1 for the check's first answer, 2 after a retry...
+    frame_keys: Mapped[str] = mapped_column(sa.Text)  # JSON list of object keys
+    status: Mapped[AnswerStatus] = mapped_column(
+        str_enum(AnswerStatus), default=AnswerStatus.QUEUED
+    )
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    judged_at: Mapped[datetime | None]
+    passed: Mapped[bool | None]
+    code: Mapped[str | None] = mapped_column(sa.String(40))
+    distance: Mapped[float | None]
+    retry: Mapped[bool] = mapped_column(default=False)
+    voided_s: Mapped[float | None]
+
+    __table_args__ = (sa.UniqueConstraint("check_id", "attempt"),)
+
+
 class EvidenceKind(enum.StrEnum):
     REFERENCE = "reference"
     SNAPSHOT = "snapshot"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import secrets
 import uuid
@@ -23,13 +24,16 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app import security
+from app.audit import service as audit
 from app.db import utcnow
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge
 from app.extensions import db
 from app.identity.models import User
 from app.media.service import storage
 from app.verification.models import (
+    AnswerStatus,
     Check,
+    CheckAnswer,
     CheckKind,
     CheckStatus,
     Evidence,
@@ -46,6 +50,8 @@ CHALLENGES = ("blink", "turn_left", "turn_right")
 # one photo differ by 0-5 bits; different photos by 15 or more; frames of one video a second
 # apart can come within 6, so stay below that.
 REPLAY_MAX_BITS = 4
+# Where answers judged by workers keep their frames until judged (private, deleted after).
+ANSWER_PREFIX = "check-answers"
 
 
 def faces() -> ModuleType:
@@ -338,8 +344,13 @@ def settle(
 
 
 def expire_if_due(session: Any, check: Check | None) -> float:
-    """Fail a pending check whose window has closed; returns the seconds voided."""
+    """Fail a pending check whose window has closed; returns the seconds voided.
+
+    A check whose answer waits for a worker is not due: it was answered in time.
+    """
     if check is None or check.status is not CheckStatus.PENDING or utcnow() < check.expires_at:
+        return 0.0
+    if judging(check):
         return 0.0
     return settle(session, check, passed=False, code="expired", distance=None)
 
@@ -360,23 +371,36 @@ class Verdict:
     voided_s: float
 
 
-def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Verdict:
-    """Judge an answer to a check: the burst's best frames against the reference."""
+def validate_answer(user: User, check: Check, frames: list[bytes]) -> FaceReference:
+    """What can refuse an answer without the face model; returns the reference to judge by."""
     if not frames:
         raise Invalid(fields={"image": _l("Send a photo, or several as 'frames'.")})
     if check.status is not CheckStatus.PENDING:
         raise Conflict(_l("This check is already closed."), code="check_closed", result=check.code)
-    engine = faces()
+    if judging(check):
+        raise Conflict(_l("Your answer to this check is still being judged."), code="check_judging")
     reference = active_reference(user)
     if reference is None:
         raise Forbidden(_l("Enrol your face before studying."), code="face_not_enrolled")
-    check.attempts += 1
     for data in frames:
         if len(data) > current_app.config["FACE_MAX_BYTES"]:
             raise PayloadTooLarge(_l("Each photo may be at most 10 MB."), code="image_too_large")
+    return reference
+
+
+def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Verdict:
+    """Judge an answer to a check: the burst's best frames against the reference.
+
+    The one judging of answers, inside the request or in a job worker (`judging.py`). Refusals
+    (AppError) are raised before anything changes, so a worker can keep them as the answer's
+    result without undoing anything.
+    """
+    reference = validate_answer(user, check, frames)
+    engine = faces()
     burst = engine.best_of_burst(frames, reference_encoding(reference), threshold=threshold())
     if all(frame.code == "not_an_image" for frame in burst.frames):
         raise Invalid(_l("None of the uploads is a photo."), code="not_an_image")
+    check.attempts += 1
     replay = is_replay(
         [
             (data, frame.dhash)
@@ -430,6 +454,157 @@ def _decide(check: Check, burst: Any, replay: bool) -> tuple[str, bool, bool]:
     return "passed", True, False
 
 
+# --- answers judged by job workers ---------------------------------------------------------
+
+
+def checks_in_worker() -> bool:
+    """Judge answers in job workers (202, then poll) rather than inside the request.
+
+    CHECKS_IN_WORKER decides; unset, workers judge exactly when they are Celery processes:
+    the embedded thread backend would only move the work to another thread of the same process.
+    """
+    setting = current_app.config.get("CHECKS_IN_WORKER")
+    if setting is None:
+        return current_app.config["JOB_BACKEND"] == "celery"
+    return bool(setting)
+
+
+def judging(check: Check) -> bool:
+    """True while an answer to this check waits for a worker's verdict."""
+    queued = sa.select(CheckAnswer.id).where(
+        CheckAnswer.check_id == check.id, CheckAnswer.status == AnswerStatus.QUEUED
+    )
+    return db.session.scalar(queued.limit(1)) is not None
+
+
+def latest_answer(check: Check) -> CheckAnswer | None:
+    return db.session.scalar(
+        sa.select(CheckAnswer)
+        .where(CheckAnswer.check_id == check.id)
+        .order_by(CheckAnswer.attempt.desc())
+        .limit(1)
+    )
+
+
+def queue_answer(user: User, check: Check, frames: list[bytes]) -> CheckAnswer:
+    """Keep an answer's frames privately for a worker to judge; flushed.
+
+    The caller commits, then enqueues the `verify_check` job with the answer's id. Refused
+    here as `judge` would refuse it, and with `check_judging` while an earlier answer waits.
+    """
+    # One answer at a time: a concurrent second answer waits here, then finds the first.
+    check = db.session.scalars(
+        sa.select(Check)
+        .where(Check.id == check.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    validate_answer(user, check, frames)
+    earlier = db.session.scalar(
+        sa.select(sa.func.count()).select_from(CheckAnswer).where(CheckAnswer.check_id == check.id)
+    )
+    store = storage()
+    folder = f"{ANSWER_PREFIX}/{check.id}/{uuid.uuid4().hex}"
+    keys = []
+    for number, data in enumerate(frames):
+        key = f"{folder}/{number}"
+        store.put_stream(
+            key, io.BytesIO(data), content_type="application/octet-stream", length=len(data)
+        )
+        keys.append(key)
+    answer = CheckAnswer(check_id=check.id, attempt=(earlier or 0) + 1, frame_keys=json.dumps(keys))
+    db.session.add(answer)
+    db.session.flush()
+    return answer
+
+
+def take_answer(answer_id: int) -> CheckAnswer | None:
+    """Mark a queued answer judged in this transaction, so it is judged once; None if it is not
+    queued (judged already, or taken by another worker, whose transaction this one waited for).
+    """
+    taken = db.session.execute(
+        sa.update(CheckAnswer)
+        .where(CheckAnswer.id == answer_id, CheckAnswer.status == AnswerStatus.QUEUED)
+        .values(status=AnswerStatus.JUDGED, judged_at=utcnow())
+    )
+    if taken.rowcount != 1:
+        return None
+    return db.session.get(CheckAnswer, answer_id)
+
+
+def answer_frames(answer: CheckAnswer) -> list[bytes]:
+    store = storage()
+    frames = []
+    for key in json.loads(answer.frame_keys):
+        with store.open(key) as stream:
+            frames.append(stream.read())
+    return frames
+
+
+def record_verdict(answer: CheckAnswer, verdict: Verdict) -> None:
+    answer.passed = verdict.passed
+    answer.code = verdict.code
+    answer.distance = verdict.distance
+    answer.retry = verdict.retry
+    answer.voided_s = round(verdict.voided_s, 3)
+
+
+def record_refusal(answer: CheckAnswer, check: Check, error: AppError) -> None:
+    """An answer `judge` refused (none of the frames is a photo...): the check is unchanged and
+    may be answered again while its window is open, as after the same refusal in a request."""
+    answer.passed = False
+    answer.code = error.code
+    answer.retry = check.status is CheckStatus.PENDING and utcnow() < check.expires_at
+    answer.voided_s = 0.0
+
+
+def abandon_answer(answer_id: int) -> CheckAnswer | None:
+    """The worker gave up on a queued answer: the check may be answered again or expire."""
+    answer = db.session.get(CheckAnswer, answer_id)
+    if answer is None or answer.status is not AnswerStatus.QUEUED:
+        return None
+    check = db.session.get(Check, answer.check_id)
+    answer.status = AnswerStatus.ABANDONED
+    answer.judged_at = utcnow()
+    answer.passed = False
+    answer.code = "not_judged"
+    answer.retry = check.status is CheckStatus.PENDING and utcnow() < check.expires_at
+    answer.voided_s = 0.0
+    return answer
+
+
+def discard_frames(answer: CheckAnswer) -> None:
+    """Delete the answer's waiting frames (what was judged is kept as evidence); repeatable."""
+    store = storage()
+    for key in json.loads(answer.frame_keys):
+        store.delete(key)
+
+
+def check_state(check: Check) -> dict[str, Any]:
+    """A check as its trainee polls it: pending, judging (a worker has the answer), passed or
+    failed, with the verdict fields of an answer (`judge`'s, or the latest answer's)."""
+    state: dict[str, Any] = {
+        **(check_json(check) or {}),
+        "status": check.status.value,
+        "passed": check.status is CheckStatus.PASSED,
+        "code": None,
+        "distance": check.distance,
+        "retry": False,
+        "voided_s": round(check.settled_s, 3) if check.status is CheckStatus.FAILED else 0.0,
+    }
+    if check.status is CheckStatus.PASSED:
+        state["code"] = "passed"
+    elif check.status is CheckStatus.FAILED:
+        state["code"] = check.code
+    else:
+        answer = latest_answer(check)
+        if answer is not None and answer.status is AnswerStatus.QUEUED:
+            state["status"] = "judging"
+        elif answer is not None:  # judged without closing the check: asked to answer again
+            state.update(code=answer.code, distance=answer.distance, retry=answer.retry)
+    return state
+
+
 # --- staff decisions on identity ----------------------------------------------------------
 
 
@@ -453,6 +628,13 @@ def decide_reference(reference_id: int, *, approve: bool, staff: User | None) ->
         reference.status = FaceStatus.REJECTED
     reference.decided_by = staff.id if staff else None
     reference.decided_at = utcnow()
+    audit.record_request(
+        "face_reference.approve" if approve else "face_reference.reject",
+        subject_type="user",
+        subject_id=reference.user_id,
+        detail={"reference": reference.id},
+        actor=staff,
+    )
     return reference
 
 
@@ -475,4 +657,11 @@ def resolve_flag(
     flag.note = note[:2000]
     flag.resolved_by = staff.id if staff else None
     flag.resolved_at = utcnow()
+    audit.record_request(
+        f"identity_flag.{outcome.value}",
+        subject_type="user",
+        subject_id=flag.user_id,
+        detail={"flag": flag.id, "other_user": flag.other_user_id, "note": flag.note},
+        actor=staff,
+    )
     return flag

@@ -25,6 +25,8 @@ FACE_MESSAGES = {
     "liveness_failed": _l("We could not see the movement asked for. Try again."),
     "expired": _l("The time to answer ran out."),
     "passed": _l("Verified. You can continue."),
+    "checking": _l("Checking…"),
+    "not_judged": _l("The check could not be completed. Try again."),
     "no_camera": _l("The camera could not be opened. Allow camera access and reload the page."),
 }
 

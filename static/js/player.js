@@ -97,6 +97,11 @@
         method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": csrf }
       }).then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); });
     }).then(function (reply) {
+      // Where workers judge checks the answer is queued (202): wait for their verdict, as
+      // for an earlier answer still being judged.
+      var judging = reply[0] === 409 && reply[1].error && reply[1].error.code === "check_judging";
+      return reply[0] === 202 || judging ? verdictOf(check) : reply;
+    }).then(function (reply) {
       var data = reply[1];
       if (reply[0] === 200 && data.passed) { closeCheck(faceMessages.passed); return; }
       var code = reply[0] === 200 ? data.code : (data.error && data.error.result) || "expired";
@@ -107,6 +112,24 @@
         pendingCheck = null;
         beat();
       }, 2500);
+    });
+  }
+
+  // Poll the check about once a second while a worker judges it; the state it ends in reads
+  // like the answer's own verdict (passed, code, retry).
+  function verdictOf(check) {
+    checkStatus.textContent = faceMessages.checking || "";
+    return new Promise(function (resolve) {
+      function poll() {
+        api("GET", "/api/v1/checks/" + check.id).then(function (reply) {
+          if (reply.status === 200 && reply.data.status === "judging") {
+            window.setTimeout(poll, 1000);
+            return;
+          }
+          resolve([reply.status, reply.data]);
+        }).catch(function () { window.setTimeout(poll, 1000); });  // offline: keep asking
+      }
+      window.setTimeout(poll, 1000);
     });
   }
 

@@ -39,6 +39,24 @@ def long_video(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
+# One Celery worker process, as production runs them (one task at a time, no chatter).
+CELERY_WORKER = [
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    "app.jobs.celery_worker",
+    "worker",
+    "--pool",
+    "solo",
+    "--loglevel",
+    "INFO",
+    "--without-heartbeat",
+    "--without-gossip",
+    "--without-mingle",
+]
+
+
 def worker_env(app, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -165,24 +183,9 @@ def test_celery_worker_killed_mid_transcode_recovers(database_url, fresh_app, lo
         JOB_BACKEND="celery",
         REDIS_URL=CELERY_REDIS_URL,
     )
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "app.jobs.celery_worker",
-        "worker",
-        "--pool",
-        "solo",
-        "--loglevel",
-        "INFO",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-    ]
     env = worker_env(fresh_app, JOB_BACKEND="celery", REDIS_URL=CELERY_REDIS_URL)
     try:
-        crash_and_recover(web, web.test_client(), command, env, long_video, tmp_path)
+        crash_and_recover(web, web.test_client(), CELERY_WORKER, env, long_video, tmp_path)
     finally:
         with web.app_context():
             db.engine.dispose()

@@ -35,7 +35,7 @@ def test_honest_trainee_earns_the_lesson_and_completes_it(study):
     lesson = body["lessons"][0]
     assert set(lesson) >= {"id", "duration_s", "credited_s", "coverage", "completed"}
     assert lesson["completed"] is True and body["completed"] is True
-    assert body["subsidy"] == {"status": "in_progress", "reasons": []}
+    assert body["subsidy"]["status"] == "eligible"  # the subsidy tests cover the rest
 
 
 def test_positions_faster_than_real_time_earn_only_real_time(study):

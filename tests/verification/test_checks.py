@@ -190,36 +190,29 @@ def test_a_burst_is_judged_on_its_best_frame(study):
     assert response.get_json()["passed"] is True
 
 
-def test_check_answered_by_someone_else_voids_the_time_since_the_last_pass(study, fresh_app):
-    fresh_app.config.update(CHECK_INTERVAL_MIN_S=4.0, CHECK_INTERVAL_MAX_S=4.0)
-    try:
-        enrollment_id = study.enrol()
-        session = study.start()
-        study.beat(session, 0)
-        study.beat(session, 2, after=2)
-        reply = study.beat(session, 4, after=2).get_json()
-        assert reply["check"] is not None and reply["check"]["kind"] == "random"
-        held = study.beat(session, 6, after=2).get_json()
-        assert held["credited_s"] == 0 and held["reason"] == "check_pending"
-        answer = study.answer(reply["check"]["id"], photo("biden_2.jpg"))
-        assert answer["passed"] is False and answer["code"] == "mismatch"
-        assert answer["voided_s"] == pytest.approx(4.0, abs=0.1)
-        body = study.enrollment(enrollment_id)
-        assert body["credited_s"] == pytest.approx(4.0, abs=0.1)
-        assert body["verified_s"] == 0
-        with fresh_app.app_context():
-            failed = db.session.scalars(sa.select(Check).where(Check.status == "failed")).all()
-            assert [(c.kind.value, c.code) for c in failed] == [("random", "mismatch")]
-            assert failed[0].distance > 0.5 and failed[0].settled_s == pytest.approx(4.0, abs=0.1)
-            assert db.session.scalar(sa.select(LessonProgress)).voided_s == pytest.approx(
-                4.0, abs=0.1
-            )
-        # Credit stays stopped until a new check passes.
-        retry = study.beat(session, 6, after=2).get_json()
-        assert retry["check"] is not None and retry["credited_s"] == 0
-        assert study.answer(retry["check"]["id"], variant("obama_2.jpg", 3))["passed"]
-    finally:
-        fresh_app.config.update(CHECK_INTERVAL_MIN_S=300.0, CHECK_INTERVAL_MAX_S=900.0)
+def test_check_answered_by_someone_else_voids_the_time_since_the_last_pass(
+    study, fresh_app, checks_every_4s
+):
+    enrollment_id = study.enrol()
+    session = study.start()
+    check = study.watch_until_random_check(session)
+    held = study.beat(session, 6, after=2).get_json()
+    assert held["credited_s"] == 0 and held["reason"] == "check_pending"
+    answer = study.answer(check["id"], photo("biden_2.jpg"))
+    assert answer["passed"] is False and answer["code"] == "mismatch"
+    assert answer["voided_s"] == pytest.approx(4.0, abs=0.1)
+    body = study.enrollment(enrollment_id)
+    assert body["credited_s"] == pytest.approx(4.0, abs=0.1)
+    assert body["verified_s"] == 0
+    with fresh_app.app_context():
+        failed = db.session.scalars(sa.select(Check).where(Check.status == "failed")).all()
+        assert [(c.kind.value, c.code) for c in failed] == [("random", "mismatch")]
+        assert failed[0].distance > 0.5 and failed[0].settled_s == pytest.approx(4.0, abs=0.1)
+        assert db.session.scalar(sa.select(LessonProgress)).voided_s == pytest.approx(4.0, abs=0.1)
+    # Credit stays stopped until a new check passes.
+    retry = study.beat(session, 6, after=2).get_json()
+    assert retry["check"] is not None and retry["credited_s"] == 0
+    assert study.answer(retry["check"]["id"], variant("obama_2.jpg", 3))["passed"]
 
 
 def test_unanswered_check_fails_as_expired(study, fresh_app):

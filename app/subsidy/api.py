@@ -1,0 +1,101 @@
+"""JSON API: the auditors' queue and decisions, face images for auditors, appeals, the e-archive."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, redirect, request
+
+from app.extensions import db
+from app.http import int_arg, json_body
+from app.identity.auth import api_auth, api_user
+from app.identity.models import Role
+from app.media.service import object_url
+from app.subsidy import bp, desk, service
+
+STAFF = (Role.AUDITOR, Role.ADMIN)
+
+
+def signed_image_url(evidence_id: int | None = None, *, check_id: int | None = None) -> str:
+    """Log the viewer's look at one face image and send them to a short-lived signed link."""
+    viewer = api_user()
+    if check_id is not None:
+        evidence = desk.check_image(check_id, viewer)
+    else:
+        evidence = desk.evidence_for_view(evidence_id, viewer)
+    desk.log_view(evidence, viewer)
+    db.session.commit()
+    return object_url(evidence.key, current_app.config["EVIDENCE_URL_TTL_S"])
+
+
+@bp.get("/api/v1/audit/reviews")
+@api_auth(*STAFF)
+def api_reviews():
+    limit = int_arg("limit", 200, low=1, high=1000)
+    return jsonify({"items": [service.queue_item_json(i) for i in service.review_queue(limit)]})
+
+
+@bp.get("/api/v1/audit/checks/<int:check_id>/image")
+@api_auth(*STAFF)
+def api_check_image(check_id: int):
+    response = redirect(signed_image_url(check_id=check_id), code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/v1/audit/enrollments/<int:enrollment_id>/decision")
+@api_auth(*STAFF)
+def api_decide(enrollment_id: int):
+    body = json_body()
+    decision = service.decide(
+        enrollment_id,
+        body.get("decision"),
+        body.get("reason"),
+        auditor=api_user(),
+    )
+    db.session.commit()
+    state = service.subsidy_of(service.enrollment_by_id(enrollment_id))
+    return jsonify(
+        {
+            "decision": {"id": decision.id, "action": decision.action.value},
+            "subsidy": service.subsidy_json(state),
+            "certificate_no": state.certificate_no,
+        }
+    )
+
+
+@bp.post("/api/v1/audit/checks/<int:check_id>/clear")
+@api_auth(*STAFF)
+def api_clear_check(check_id: int):
+    decision = service.clear_check(check_id, json_body().get("reason"), auditor=api_user())
+    db.session.commit()
+    state = service.subsidy_of(service.enrollment_by_id(decision.enrollment_id))
+    return jsonify(
+        {
+            "decision": {"id": decision.id, "action": decision.action.value},
+            "enrollment_id": decision.enrollment_id,
+            "subsidy": service.subsidy_json(state),
+            "certificate_no": state.certificate_no,
+        }
+    )
+
+
+@bp.post("/api/v1/enrollments/<int:enrollment_id>/appeal")
+@api_auth(Role.TRAINEE)
+def api_appeal(enrollment_id: int):
+    appeal = service.appeal(api_user(), enrollment_id, json_body().get("message"))
+    db.session.commit()
+    return jsonify({"id": appeal.id, "enrollment_id": enrollment_id}), 201
+
+
+@bp.get("/api/v1/me/archive")
+@api_auth(Role.TRAINEE)
+def api_archive():
+    user = api_user()
+    response = jsonify(
+        {
+            "trainee": {"name": user.name, "id_number": user.id_number_masked},
+            "items": service.archive(user),
+        }
+    )
+    if request.args.get("download") == "1":
+        response.headers["Content-Disposition"] = 'attachment; filename="veriskill-archive.json"'
+    return response

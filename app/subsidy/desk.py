@@ -1,0 +1,159 @@
+"""What an auditor looks at: each session's timeline, the retained face images, the flags.
+
+Face images leave only through `evidence_for_view` and `check_image`, which refuse anyone
+but auditors and admins, and `log_view`, which puts every look into the audit log.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from app.errors import NotFound
+from app.extensions import db
+from app.identity.models import User
+from app.learning.models import Enrollment, HeartbeatRecord, StudySession
+from app.subsidy.service import log, require_staff
+from app.verification import service as verification
+from app.verification.models import Check, Evidence, IdentityFlag
+
+
+@dataclass
+class Stretch:
+    """Consecutive heartbeats that earned time: when, and which part of the lesson."""
+
+    started_at: float
+    ended_at: float
+    from_s: float
+    to_s: float
+    credited_s: float
+
+
+@dataclass
+class SessionView:
+    session: StudySession
+    stretches: list[Stretch]
+    checks: list[Check]
+    held_reasons: dict[str, int]
+
+
+def _stretches(beats: list[HeartbeatRecord]) -> list[Stretch]:
+    stretches: list[Stretch] = []
+    previous = None
+    for beat in beats:
+        if beat.credited_s > 0 and previous is not None:
+            if stretches and stretches[-1].ended_at == previous.received_at:
+                last = stretches[-1]
+                last.ended_at, last.to_s = beat.received_at, beat.position_s
+                last.credited_s = round(last.credited_s + beat.credited_s, 3)
+            else:
+                stretches.append(
+                    Stretch(
+                        previous.received_at,
+                        beat.received_at,
+                        previous.position_s,
+                        beat.position_s,
+                        beat.credited_s,
+                    )
+                )
+        previous = beat
+    return stretches
+
+
+def timeline(enrollment: Enrollment) -> list[SessionView]:
+    """Each study session: what earned time, the checks asked, and why time was held back."""
+    sessions = list(
+        db.session.scalars(
+            sa.select(StudySession)
+            .where(StudySession.enrollment_id == enrollment.id)
+            .order_by(StudySession.started_at, StudySession.id)
+        )
+    )
+    ids = [s.id for s in sessions]
+    beats: dict[int, list[HeartbeatRecord]] = defaultdict(list)
+    for beat in db.session.scalars(
+        sa.select(HeartbeatRecord)
+        .where(HeartbeatRecord.session_id.in_(ids))
+        .order_by(HeartbeatRecord.session_id, HeartbeatRecord.id)
+    ):
+        beats[beat.session_id].append(beat)
+    checks: dict[int, list[Check]] = defaultdict(list)
+    for check in db.session.scalars(
+        sa.select(Check).where(Check.session_id.in_(ids)).order_by(Check.id)
+    ):
+        checks[check.session_id].append(check)
+    views = []
+    for session in sessions:
+        held: dict[str, int] = defaultdict(int)
+        for beat in beats[session.id]:
+            if beat.reason and beat.reason not in ("first_heartbeat", "no_progress"):
+                held[beat.reason] += 1
+        views.append(
+            SessionView(session, _stretches(beats[session.id]), checks[session.id], dict(held))
+        )
+    return views
+
+
+def snapshots(enrollment: Enrollment) -> dict[int, list[Evidence]]:
+    """The retained images of each check of the enrolment, by check id."""
+    query = (
+        sa.select(Evidence)
+        .join(Check, Evidence.check_id == Check.id)
+        .join(StudySession, Check.session_id == StudySession.id)
+        .where(StudySession.enrollment_id == enrollment.id)
+        .order_by(Evidence.id)
+    )
+    result: dict[int, list[Evidence]] = defaultdict(list)
+    for evidence in db.session.scalars(query):
+        result[evidence.check_id].append(evidence)
+    return result
+
+
+def trainee_of(enrollment: Enrollment) -> User:
+    return db.session.get(User, enrollment.trainee_id)
+
+
+def flags_of(user_id: int) -> list[IdentityFlag]:
+    query = sa.select(IdentityFlag).where(IdentityFlag.user_id == user_id)
+    return list(db.session.scalars(query.order_by(IdentityFlag.id)))
+
+
+def reference_evidence(user_id: int) -> Evidence | None:
+    """The photo of the trainee's active reference face."""
+    reference = verification.active_reference(db.session.get(User, user_id))
+    return db.session.get(Evidence, reference.evidence_id) if reference else None
+
+
+# --- face images, for auditors only, every view logged ---------------------------------------
+
+
+def evidence_for_view(evidence_id: int, viewer: User) -> Evidence:
+    require_staff(viewer)
+    evidence = db.session.get(Evidence, evidence_id)
+    if evidence is None:
+        raise NotFound(_l("No such image."))
+    if evidence.key is None:
+        raise NotFound(
+            _l("This image was purged at the end of its retention period."), code="purged"
+        )
+    return evidence
+
+
+def check_image(check_id: int, viewer: User) -> Evidence:
+    """The frame of a check's answer that came closest to the reference."""
+    require_staff(viewer)
+    frames = db.session.scalars(
+        sa.select(Evidence).where(Evidence.check_id == check_id).order_by(Evidence.id)
+    ).all()
+    if not frames:
+        raise NotFound(_l("This check has no retained image."), code="no_image")
+    best = min(frames, key=lambda e: (e.distance is None, e.distance or 0.0, e.id))
+    return evidence_for_view(best.id, viewer)
+
+
+def log_view(evidence: Evidence, viewer: User) -> None:
+    detail = {"evidence": evidence.id, "kind": evidence.kind.value, "check": evidence.check_id}
+    log("evidence.view", viewer, "user", evidence.user_id, detail)

@@ -1,0 +1,183 @@
+"""The subsidy rules: from the facts on record to a status with reasons and a risk score.
+
+Pure functions over plain data, so every rule can be tested on its own. The service gathers
+the facts (app/subsidy/service.py); nothing here reads the database.
+
+- `eligible`: every lesson complete on verified time, and every face check passed or cleared
+  by an auditor, or an auditor approved the enrolment.
+- `needs_review`: a failed or missed check, a duplicate-identity flag, an appeal or a random
+  spot check waits for a human.
+- `ineligible`: only ever an auditor's rejection. The machine never refuses money by itself.
+- `in_progress`: otherwise.
+
+An approval covers the evidence before it; a risk signal recorded after it (a later failed
+check, a new flag) sends the enrolment back to review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    IN_PROGRESS = "in_progress"
+    ELIGIBLE = "eligible"
+    NEEDS_REVIEW = "needs_review"
+    INELIGIBLE = "ineligible"
+
+
+# How much each signal raises an enrolment in the auditors' queue. Someone else's face and a
+# replayed picture are deliberate; a missed check is usually a closed tab.
+RISK = {
+    "duplicate_identity": 100,
+    "check_replay": 80,
+    "check_mismatch": 60,
+    "check_liveness_failed": 50,
+    "check_multiple_faces": 40,
+    "appealed": 30,
+    "check_no_face": 20,
+    "check_expired": 10,
+    "spot_check": 5,
+    "skipped_ahead": 5,
+}
+
+
+@dataclass(frozen=True)
+class CheckFact:
+    id: int
+    session_id: int
+    passed: bool | None  # None while it waits for an answer
+    code: str | None
+    distance: float | None
+    at: datetime
+    cleared_by: int | None = None  # the clearing decision
+
+
+@dataclass(frozen=True)
+class FlagFact:
+    id: int
+    code: str  # duplicate_identity
+    open: bool
+    confirmed: bool
+    distance: float | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DecisionFact:
+    id: int
+    action: str  # approve, reject, clear_check, eligible
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class AppealFact:
+    id: int
+    rejection_id: int
+    at: datetime
+
+
+@dataclass
+class Facts:
+    complete: bool
+    incomplete_lessons: list[int]
+    verified_s: float
+    sessions: list[int]
+    checks: list[CheckFact] = field(default_factory=list)
+    flags: list[FlagFact] = field(default_factory=list)
+    decisions: list[DecisionFact] = field(default_factory=list)
+    appeals: list[AppealFact] = field(default_factory=list)
+    spot_check: bool = False
+    skipped_sessions: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    status: Status
+    reasons: list[Reason]
+    risk: int
+    # The human decision the status rests on (approve or reject), if any.
+    decision_id: int | None = None
+
+
+def _signals(facts: Facts, since: datetime | None) -> list[Reason]:
+    """What asks for a human, recorded after `since` (the approval that covered earlier ones)."""
+    signals = []
+    for check in facts.checks:
+        if check.passed is False and check.cleared_by is None and _after(check.at, since):
+            evidence = {
+                "check": check.id,
+                "session": check.session_id,
+                "code": check.code,
+                "distance": check.distance,
+            }
+            signals.append(Reason(f"check_{check.code}", evidence))
+    for flag in facts.flags:
+        if (flag.open or flag.confirmed) and _after(flag.at, since):
+            evidence = {"flag": flag.id, "distance": flag.distance, "confirmed": flag.confirmed}
+            signals.append(Reason(flag.code, evidence))
+    return signals
+
+
+def _after(moment: datetime, since: datetime | None) -> bool:
+    return since is None or moment > since
+
+
+def _latest(facts: Facts, *actions: str) -> DecisionFact | None:
+    chosen = [d for d in facts.decisions if d.action in actions]
+    return max(chosen, key=lambda d: (d.at, d.id)) if chosen else None
+
+
+def _progress_reasons(facts: Facts) -> list[Reason]:
+    reasons = []
+    if facts.complete:
+        evidence = {"verified_s": facts.verified_s, "sessions": facts.sessions}
+        reasons.append(Reason("complete", evidence))
+    else:
+        evidence = {"lessons": facts.incomplete_lessons, "verified_s": facts.verified_s}
+        reasons.append(Reason("lessons_incomplete", evidence))
+    cleared = [c for c in facts.checks if c.passed is False and c.cleared_by is not None]
+    passed = [c.id for c in facts.checks if c.passed]
+    if passed:
+        reasons.append(Reason("checks_passed", {"checks": passed}))
+    for check in cleared:
+        reasons.append(Reason("check_cleared", {"check": check.id, "decision": check.cleared_by}))
+    if facts.skipped_sessions:
+        reasons.append(Reason("skipped_ahead", {"sessions": facts.skipped_sessions}))
+    return reasons
+
+
+def assess(facts: Facts) -> Assessment:
+    verdict = _latest(facts, "approve", "reject")
+    appeal = None
+    if verdict is not None and verdict.action == "reject":
+        appeal = next((a for a in facts.appeals if a.rejection_id == verdict.id), None)
+        if appeal is None:
+            reasons = [Reason("rejected", {"decision": verdict.id})]
+            return Assessment(Status.INELIGIBLE, reasons, 0, verdict.id)
+    approved = verdict if verdict is not None and verdict.action == "approve" else None
+    signals = _signals(facts, approved.at if approved else None)
+    if appeal is not None:
+        signals.insert(0, Reason("appealed", {"appeal": appeal.id, "decision": verdict.id}))
+    elif approved is None and facts.complete and not signals and facts.spot_check:
+        signals.append(Reason("spot_check", {}))
+    progress = _progress_reasons(facts)
+    risk = sum(RISK.get(reason.code, 0) for reason in signals + progress)
+    if signals:
+        return Assessment(Status.NEEDS_REVIEW, signals + progress, risk)
+    if approved is not None:
+        reasons = [Reason("approved", {"decision": approved.id}), *progress]
+        return Assessment(Status.ELIGIBLE, reasons, risk, approved.id)
+    if facts.complete:
+        return Assessment(Status.ELIGIBLE, progress, risk)
+    return Assessment(Status.IN_PROGRESS, progress, risk)

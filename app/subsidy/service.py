@@ -1,0 +1,718 @@
+"""Subsidy decisions: gather the evidence, apply the rules, record what auditors decide.
+
+The status of an enrolment is computed from the records every time it is asked for, never
+stored, so it cannot drift from the evidence. What is stored are the facts only people or
+chance add: decisions with their reasons, appeals, and the one spot-check draw.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
+
+from app.audit import service as audit
+from app.catalog.models import Occupation
+from app.certificates import service as certificates
+from app.courses.models import Course, CourseLevel
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.extensions import db
+from app.identity.models import Role, User
+from app.learning.models import Enrollment, HeartbeatRecord, LessonProgress, StudySession
+from app.learning.rules import Reason as BeatReason
+from app.subsidy import rules
+from app.subsidy.models import Action, Appeal, Decision, SpotCheck, SubsidyStandard
+from app.verification import service as verification
+from app.verification.models import (
+    Check,
+    CheckStatus,
+    Evidence,
+    EvidenceKind,
+    FlagStatus,
+    IdentityFlag,
+)
+
+MAX_REASON = 2000
+# Heartbeats whose position ran ahead of the time that passed, or of what was watched.
+SKIP_REASONS = (BeatReason.TOO_FAST.value, BeatReason.AHEAD_OF_FURTHEST.value)
+
+# What each reason code means, for people. Evidence values fill the placeholders.
+REASON_MESSAGES = {
+    "complete": _l("Every lesson is complete on verified study time."),
+    "lessons_incomplete": _l("Some lessons are not complete yet."),
+    "checks_passed": _l("Face checks passed: %(count)d."),
+    "check_cleared": _l("Face check %(check)s failed, and an auditor cleared it."),
+    "check_mismatch": _l("Face check %(check)s showed a different person."),
+    "check_replay": _l("Face check %(check)s was answered with a picture used before."),
+    "check_no_face": _l("Face check %(check)s showed no face."),
+    "check_multiple_faces": _l("Face check %(check)s showed more than one face."),
+    "check_liveness_failed": _l("Face check %(check)s did not show a live person."),
+    "check_expired": _l("Face check %(check)s was not answered in time."),
+    "duplicate_identity": _l("The enrolled face matches another trainee's."),
+    "spot_check": _l("Chosen at random for a spot check by an auditor."),
+    "appealed": _l("The trainee appealed against the rejection."),
+    "approved": _l("Approved by an auditor."),
+    "rejected": _l("Rejected by an auditor."),
+    "skipped_ahead": _l("The player reported skipping ahead; the skipped parts earned nothing."),
+    "no_standard": _l("No subsidy standard is set for this occupation and level."),
+}
+
+
+def reason_json(reason: rules.Reason) -> dict[str, Any]:
+    template = REASON_MESSAGES.get(reason.code)
+    values = {"count": len(reason.evidence.get("checks", [])), **reason.evidence}
+    message = str(template) % values if template is not None else reason.code
+    return {"code": reason.code, "message": message, "evidence": reason.evidence}
+
+
+# --- facts --------------------------------------------------------------------------------
+
+
+def _facts(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
+    """The rules' inputs for many enrolments in a fixed number of queries."""
+    ids = [e.id for e in enrollments]
+    if not ids:
+        return {}
+    progress: dict[int, dict[int, LessonProgress]] = defaultdict(dict)
+    for row in db.session.scalars(
+        sa.select(LessonProgress).where(LessonProgress.enrollment_id.in_(ids))
+    ):
+        progress[row.enrollment_id][row.lesson_id] = row
+    sessions: dict[int, list[int]] = defaultdict(list)
+    session_enrollment = {}
+    for session_id, enrollment_id in db.session.execute(
+        sa.select(StudySession.id, StudySession.enrollment_id)
+        .where(StudySession.enrollment_id.in_(ids))
+        .order_by(StudySession.id)
+    ):
+        sessions[enrollment_id].append(session_id)
+        session_enrollment[session_id] = enrollment_id
+    decisions: dict[int, list[Decision]] = defaultdict(list)
+    for decision in db.session.scalars(
+        sa.select(Decision).where(Decision.enrollment_id.in_(ids)).order_by(Decision.id)
+    ):
+        decisions[decision.enrollment_id].append(decision)
+    cleared = {d.check_id: d.id for ds in decisions.values() for d in ds if d.check_id}
+    checks: dict[int, list[rules.CheckFact]] = defaultdict(list)
+    for check in db.session.scalars(
+        sa.select(Check).where(Check.session_id.in_(session_enrollment)).order_by(Check.id)
+    ):
+        passed = {CheckStatus.PASSED: True, CheckStatus.FAILED: False}.get(check.status)
+        checks[session_enrollment[check.session_id]].append(
+            rules.CheckFact(
+                id=check.id,
+                session_id=check.session_id,
+                passed=passed,
+                code=check.code,
+                distance=check.distance,
+                at=check.answered_at or check.expires_at,
+                cleared_by=cleared.get(check.id),
+            )
+        )
+    trainees = {e.trainee_id for e in enrollments}
+    flags: dict[int, list[rules.FlagFact]] = defaultdict(list)
+    for flag in db.session.scalars(
+        sa.select(IdentityFlag).where(IdentityFlag.user_id.in_(trainees))
+    ):
+        confirmed = flag.status is FlagStatus.CONFIRMED
+        flags[flag.user_id].append(
+            rules.FlagFact(
+                id=flag.id,
+                code=flag.code,
+                open=flag.status is FlagStatus.OPEN,
+                confirmed=confirmed,
+                distance=flag.distance,
+                at=(flag.resolved_at if confirmed else None) or flag.created_at,
+            )
+        )
+    appeals: dict[int, list[rules.AppealFact]] = defaultdict(list)
+    for appeal in db.session.scalars(sa.select(Appeal).where(Appeal.enrollment_id.in_(ids))):
+        appeals[appeal.enrollment_id].append(
+            rules.AppealFact(appeal.id, appeal.rejection_id, appeal.created_at)
+        )
+    spot = set(
+        db.session.scalars(
+            sa.select(SpotCheck.enrollment_id).where(
+                SpotCheck.enrollment_id.in_(ids), SpotCheck.selected.is_(True)
+            )
+        )
+    )
+    skipped: dict[int, list[int]] = defaultdict(list)
+    for (session_id,) in db.session.execute(
+        sa.select(HeartbeatRecord.session_id)
+        .where(
+            HeartbeatRecord.session_id.in_(session_enrollment),
+            HeartbeatRecord.reason.in_(SKIP_REASONS),
+        )
+        .distinct()
+        .order_by(HeartbeatRecord.session_id)
+    ):
+        skipped[session_enrollment[session_id]].append(session_id)
+
+    result = {}
+    for enrollment in enrollments:
+        rows = progress[enrollment.id]
+        lessons = enrollment.course.lessons
+        verified = sum(row.verified_s for row in rows.values())
+        result[enrollment.id] = rules.Facts(
+            complete=enrollment.completed_at is not None,
+            incomplete_lessons=[
+                lesson.id
+                for lesson in lessons
+                if lesson.id not in rows or rows[lesson.id].completed_at is None
+            ],
+            verified_s=round(verified, 3),
+            sessions=sessions[enrollment.id],
+            checks=checks[enrollment.id],
+            flags=flags[enrollment.trainee_id],
+            decisions=[
+                rules.DecisionFact(d.id, d.action.value, d.decided_at, d.reason)
+                for d in decisions[enrollment.id]
+            ],
+            appeals=appeals[enrollment.id],
+            spot_check=enrollment.id in spot,
+            skipped_sessions=skipped[enrollment.id],
+        )
+    return result
+
+
+def facts_for(enrollment: Enrollment) -> rules.Facts:
+    return _facts([enrollment])[enrollment.id]
+
+
+def assess(enrollment: Enrollment) -> rules.Assessment:
+    return rules.assess(facts_for(enrollment))
+
+
+# --- standards ----------------------------------------------------------------------------
+
+
+def standard_for(course: Course) -> SubsidyStandard | None:
+    """The standard of the course's occupation at its level, else the occupation's general one."""
+    rows = db.session.scalars(
+        sa.select(SubsidyStandard).where(
+            SubsidyStandard.occupation_code == course.occupation_code,
+            sa.or_(SubsidyStandard.level.is_(None), SubsidyStandard.level == course.level),
+        )
+    ).all()
+    exact = [row for row in rows if row.level is not None]
+    return (exact or rows or [None])[0]
+
+
+def standards() -> list[SubsidyStandard]:
+    query = sa.select(SubsidyStandard).order_by(
+        SubsidyStandard.occupation_code, SubsidyStandard.level
+    )
+    return list(db.session.scalars(query))
+
+
+def parse_amount(raw: Any) -> Decimal:
+    try:
+        amount = Decimal(str(raw).strip())
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0 or amount > Decimal("100000"):
+        raise Invalid(fields={"amount_yuan": _l("An amount in yuan from 0 to 100000.")})
+    if amount != amount.quantize(Decimal("0.01")):
+        raise Invalid(fields={"amount_yuan": _l("At most two decimal places (fen).")})
+    return amount.quantize(Decimal("0.01"))
+
+
+def set_standard(
+    occupation_code: str, level: str | None, amount: Any, *, staff: User | None
+) -> SubsidyStandard:
+    """Create or change the amount paid for an occupation (at a level, or at any level)."""
+    code = (occupation_code or "").strip()
+    occupation = db.session.get(Occupation, code) if code else None
+    errors = {}
+    if occupation is None or occupation.level != 4:
+        errors["occupation_code"] = _l("An occupation code from the catalogue, like 4-10-01-06.")
+    chosen = None
+    if level:
+        try:
+            chosen = CourseLevel(level)
+        except ValueError:
+            errors["level"] = _l("One of the national qualification levels, or empty for all.")
+    try:
+        value = parse_amount(amount)
+    except Invalid as error:
+        errors.update(error.fields)
+    if errors:
+        raise Invalid(fields=errors)
+    row = db.session.scalar(
+        sa.select(SubsidyStandard).where(
+            SubsidyStandard.occupation_code == code,
+            SubsidyStandard.level.is_(None) if chosen is None else SubsidyStandard.level == chosen,
+        )
+    )
+    before = str(row.amount_yuan) if row else None
+    if row is None:
+        row = SubsidyStandard(occupation_code=code, level=chosen, amount_yuan=value)
+        db.session.add(row)
+    row.amount_yuan = value
+    row.updated_by = staff.id if staff else None
+    db.session.flush()
+    log(
+        "standard.set",
+        staff,
+        "subsidy_standard",
+        row.id,
+        {"occupation_code": code, "level": level or None, "from": before, "to": str(value)},
+    )
+    return row
+
+
+# --- the status of one enrolment ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subsidy:
+    assessment: rules.Assessment
+    amount_yuan: Decimal | None
+    certificate_no: str | None
+
+
+def _amount(enrollment: Enrollment, assessment: rules.Assessment) -> Decimal | None:
+    """What is paid: the amount fixed by the decision once eligible, nothing once rejected,
+    and until then what the standard would pay today."""
+    if assessment.status is rules.Status.INELIGIBLE:
+        return Decimal("0.00")
+    if assessment.status is rules.Status.ELIGIBLE:
+        decision = _grant(enrollment)
+        if decision is not None:
+            return decision.amount_yuan
+    standard = standard_for(enrollment.course)
+    return standard.amount_yuan if standard else None
+
+
+def _grant(enrollment: Enrollment) -> Decision | None:
+    """The latest decision that granted the subsidy (an approval or the rules' own)."""
+    return db.session.scalar(
+        sa.select(Decision)
+        .where(
+            Decision.enrollment_id == enrollment.id,
+            Decision.action.in_([Action.APPROVE, Action.ELIGIBLE]),
+        )
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
+
+
+def subsidy_of(enrollment: Enrollment) -> Subsidy:
+    assessment = assess(enrollment)
+    certificate = certificates.current_for(enrollment.id)
+    return Subsidy(
+        assessment, _amount(enrollment, assessment), certificate.number if certificate else None
+    )
+
+
+def subsidy_json(subsidy: Subsidy) -> dict[str, Any]:
+    reasons = list(subsidy.assessment.reasons)
+    if subsidy.amount_yuan is None and subsidy.assessment.status is not rules.Status.INELIGIBLE:
+        reasons.append(rules.Reason("no_standard", {}))
+    return {
+        "status": subsidy.assessment.status.value,
+        "reasons": [reason_json(reason) for reason in reasons],
+        "amount_yuan": str(subsidy.amount_yuan) if subsidy.amount_yuan is not None else None,
+    }
+
+
+# --- what happens as an enrolment becomes eligible or is rejected ----------------------------
+
+
+def settle(enrollment: Enrollment) -> rules.Assessment:
+    """Act on the current status: grant and certify an eligible enrolment, revoke a rejected one.
+
+    Safe to call any number of times; call it after anything that can change the status.
+    """
+    assessment = assess(enrollment)
+    if assessment.status is rules.Status.ELIGIBLE:
+        if assessment.decision_id is None and _grant(enrollment) is None:
+            standard = standard_for(enrollment.course)
+            decision = Decision(
+                enrollment_id=enrollment.id,
+                action=Action.ELIGIBLE,
+                reason="complete, every face check passed or cleared",
+                amount_yuan=standard.amount_yuan if standard else None,
+            )
+            db.session.add(decision)
+            db.session.flush()
+            log("subsidy.eligible", None, "enrollment", enrollment.id, _decision_detail(decision))
+        if certificates.current_for(enrollment.id) is None:
+            facts = facts_for(enrollment)
+            certificates.issue(enrollment.id, hours=round(facts.verified_s / 3600, 2))
+        _keep_evidence(enrollment)
+    elif assessment.status is rules.Status.INELIGIBLE:
+        certificates.revoke(enrollment.id, reason="subsidy rejected")
+        _keep_evidence(enrollment)
+    return assessment
+
+
+def on_completed(enrollment: Enrollment) -> None:
+    """Draw the spot check once, the first time the enrolment completes, then settle it."""
+    if db.session.get(SpotCheck, enrollment.id) is None:
+        rate = float(current_app.config["SPOT_CHECK_RATE"])
+        selected = random.SystemRandom().random() < rate
+        db.session.add(SpotCheck(enrollment_id=enrollment.id, selected=selected, rate=rate))
+        db.session.flush()
+    settle(enrollment)
+
+
+def _keep_evidence(enrollment: Enrollment) -> None:
+    """Keep the images behind a decision for the retention period counted from the decision."""
+    until = utcnow() + timedelta(days=current_app.config["EVIDENCE_RETENTION_DAYS"])
+    checks = (
+        sa.select(Check.id)
+        .join(StudySession, Check.session_id == StudySession.id)
+        .where(StudySession.enrollment_id == enrollment.id)
+    )
+    db.session.execute(
+        sa.update(Evidence)
+        .where(
+            Evidence.purged_at.is_(None),
+            Evidence.purge_after < until,
+            sa.or_(
+                Evidence.check_id.in_(checks),
+                sa.and_(
+                    Evidence.kind == EvidenceKind.REFERENCE,
+                    Evidence.user_id == enrollment.trainee_id,
+                ),
+            ),
+        )
+        .values(purge_after=until)
+    )
+
+
+# --- auditors' decisions --------------------------------------------------------------------
+
+
+def _reason(text: Any, field: str = "reason") -> str:
+    text = (text or "").strip() if isinstance(text, str) else ""
+    if not text:
+        raise Invalid(fields={field: _l("Give a reason; it is kept with the decision.")})
+    if len(text) > MAX_REASON:
+        raise Invalid(fields={field: _l("At most %(n)d characters.", n=MAX_REASON)})
+    return text
+
+
+def require_staff(user: User) -> None:
+    if user.role not in (Role.AUDITOR, Role.ADMIN):
+        raise Forbidden(_l("Only auditors decide on subsidies."))
+
+
+def _decision_detail(decision: Decision) -> dict[str, Any]:
+    return {
+        "decision": decision.id,
+        "action": decision.action.value,
+        "check": decision.check_id,
+        "reason": decision.reason,
+        "amount_yuan": str(decision.amount_yuan) if decision.amount_yuan is not None else None,
+    }
+
+
+def log(
+    action: str, actor: User | None, subject_type: str, subject_id: int, detail: dict[str, Any]
+) -> None:
+    """Into the audit log: a person's act with the request's address, or the rules' own."""
+    if actor is None:
+        audit.record(
+            action, actor=None, subject_type=subject_type, subject_id=subject_id, detail=detail
+        )
+    else:
+        audit.record_request(
+            action, subject_type=subject_type, subject_id=subject_id, detail=detail, actor=actor
+        )
+
+
+def enrollment_by_id(enrollment_id: int) -> Enrollment:
+    enrollment = db.session.get(Enrollment, enrollment_id)
+    if enrollment is None:
+        raise NotFound(_l("No such enrolment."))
+    return enrollment
+
+
+def decide(enrollment_id: int, decision: Any, reason: Any, *, auditor: User) -> Decision:
+    """Approve or reject an enrolment's subsidy, with a reason that is kept."""
+    require_staff(auditor)
+    if decision not in (Action.APPROVE.value, Action.REJECT.value):
+        raise Invalid(fields={"decision": _l("approve or reject.")})
+    text = _reason(reason)
+    enrollment = enrollment_by_id(enrollment_id)
+    # One decision at a time per enrolment: two auditors cannot cross each other's.
+    db.session.execute(
+        sa.select(Enrollment.id).where(Enrollment.id == enrollment.id).with_for_update()
+    )
+    current = assess(enrollment)
+    action = Action(decision)
+    if action is Action.APPROVE:
+        if current.status is rules.Status.ELIGIBLE:
+            raise Conflict(_l("This enrolment is already eligible."), code="already_eligible")
+        if current.status is rules.Status.INELIGIBLE:
+            raise Conflict(
+                _l("This enrolment was rejected; only an appeal reopens it."), code="rejected"
+            )
+        if enrollment.completed_at is None:
+            raise Conflict(
+                _l("The course is not complete on verified time; nothing to pay yet."),
+                code="not_complete",
+            )
+    elif current.status is rules.Status.INELIGIBLE:
+        raise Conflict(_l("This enrolment is already rejected."), code="already_rejected")
+    standard = standard_for(enrollment.course) if action is Action.APPROVE else None
+    row = Decision(
+        enrollment_id=enrollment.id,
+        action=action,
+        reason=text,
+        amount_yuan=standard.amount_yuan if standard else None,
+        decided_by=auditor.id,
+    )
+    db.session.add(row)
+    db.session.flush()
+    log(f"subsidy.{action.value}", auditor, "enrollment", enrollment.id, _decision_detail(row))
+    settle(enrollment)
+    return row
+
+
+def clear_check(check_id: int, reason: Any, *, auditor: User) -> Decision:
+    """An auditor finds that a failed check was the trainee after all (bad light, a new haircut)."""
+    require_staff(auditor)
+    text = _reason(reason)
+    check = db.session.get(Check, check_id)
+    if check is None:
+        raise NotFound(_l("No such face check."))
+    if check.status is not CheckStatus.FAILED:
+        raise Conflict(_l("Only a failed check can be cleared."), code="check_not_failed")
+    session = db.session.get(StudySession, check.session_id)
+    already = db.session.scalar(
+        sa.select(Decision.id).where(
+            Decision.check_id == check.id, Decision.action == Action.CLEAR_CHECK
+        )
+    )
+    if already is not None:
+        raise Conflict(_l("This check is already cleared."), code="already_cleared")
+    row = Decision(
+        enrollment_id=session.enrollment_id,
+        action=Action.CLEAR_CHECK,
+        check_id=check.id,
+        reason=text,
+        decided_by=auditor.id,
+    )
+    db.session.add(row)
+    db.session.flush()
+    log("subsidy.clear_check", auditor, "check", check.id, _decision_detail(row))
+    settle(enrollment_by_id(session.enrollment_id))
+    return row
+
+
+def appeal(user: User, enrollment_id: int, message: Any) -> Appeal:
+    """A trainee answers a rejection; the enrolment goes back to the auditors."""
+    enrollment = db.session.get(Enrollment, enrollment_id)
+    if enrollment is None or enrollment.trainee_id != user.id:
+        raise NotFound(_l("No such enrolment."))
+    text = _reason(message, "message")
+    assessment = assess(enrollment)
+    if assessment.status is not rules.Status.INELIGIBLE:
+        if any(reason.code == "appealed" for reason in assessment.reasons):
+            raise Conflict(_l("Your appeal is already with the auditors."), code="already_appealed")
+        raise Conflict(_l("Only a rejected subsidy can be appealed."), code="not_rejected")
+    row = Appeal(enrollment_id=enrollment.id, rejection_id=assessment.decision_id, message=text)
+    db.session.add(row)
+    db.session.flush()
+    log("subsidy.appeal", user, "enrollment", enrollment.id, {"appeal": row.id})
+    return row
+
+
+def resolve_flag(flag_id: int, outcome: Any, note: Any, *, auditor: User) -> IdentityFlag:
+    """Close a duplicate-identity flag from the desk, then settle the trainee's enrolments."""
+    require_staff(auditor)
+    try:
+        status = FlagStatus(outcome)
+    except ValueError:
+        raise Invalid(fields={"outcome": _l("cleared or confirmed.")}) from None
+    flag = verification.resolve_flag(flag_id, status, note, staff=auditor)
+    settle_trainee(flag.user_id)
+    return flag
+
+
+def settle_trainee(user_id: int) -> None:
+    """Settle every completed enrolment of a trainee, after a decision about their identity."""
+    for enrollment in db.session.scalars(
+        sa.select(Enrollment).where(
+            Enrollment.trainee_id == user_id, Enrollment.completed_at.is_not(None)
+        )
+    ):
+        settle(enrollment)
+
+
+# --- the auditors' queue --------------------------------------------------------------------
+
+
+def _candidates() -> set[int]:
+    """Enrolments with anything that may ask for a human; the rules decide which really do."""
+    failed = (
+        sa.select(StudySession.enrollment_id)
+        .join(Check, Check.session_id == StudySession.id)
+        .where(Check.status == CheckStatus.FAILED)
+    )
+    flagged = sa.select(Enrollment.id).where(
+        Enrollment.trainee_id.in_(
+            sa.select(IdentityFlag.user_id).where(
+                IdentityFlag.status.in_([FlagStatus.OPEN, FlagStatus.CONFIRMED])
+            )
+        )
+    )
+    spot = sa.select(SpotCheck.enrollment_id).where(SpotCheck.selected.is_(True))
+    appealed = sa.select(Appeal.enrollment_id)
+    ids: set[int] = set()
+    for query in (failed, flagged, spot, appealed):
+        ids.update(db.session.scalars(query.distinct()))
+    return ids
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    enrollment: Enrollment
+    trainee: User
+    assessment: rules.Assessment
+    facts: rules.Facts
+
+
+def _load(ids: Iterable[int]) -> list[Enrollment]:
+    return list(
+        db.session.scalars(
+            sa.select(Enrollment)
+            .where(Enrollment.id.in_(list(ids)))
+            .options(selectinload(Enrollment.course).selectinload(Course.lessons))
+        )
+    )
+
+
+def review_queue(limit: int = 200) -> list[QueueItem]:
+    """Enrolments waiting for an auditor, riskiest first, then those waiting longest."""
+    enrollments = _load(_candidates())
+    facts = _facts(enrollments)
+    trainees = {
+        user.id: user
+        for user in db.session.scalars(
+            sa.select(User).where(User.id.in_({e.trainee_id for e in enrollments}))
+        )
+    }
+    items = []
+    for enrollment in enrollments:
+        assessment = rules.assess(facts[enrollment.id])
+        if assessment.status is rules.Status.NEEDS_REVIEW:
+            items.append(
+                QueueItem(
+                    enrollment, trainees[enrollment.trainee_id], assessment, facts[enrollment.id]
+                )
+            )
+    items.sort(key=lambda item: (-item.assessment.risk, item.enrollment.id))
+    return items[:limit]
+
+
+def check_json(check: rules.CheckFact) -> dict[str, Any]:
+    return {
+        "id": check.id,
+        "passed": check.passed,
+        "code": check.code,
+        "distance": check.distance,
+        "at": check.at.isoformat(),
+        "cleared": check.cleared_by is not None,
+    }
+
+
+def queue_item_json(item: QueueItem) -> dict[str, Any]:
+    return {
+        "enrollment_id": item.enrollment.id,
+        "trainee": {
+            "name": item.trainee.name_masked,
+            "id_number": item.trainee.id_number_masked,
+        },
+        "course": {"id": item.enrollment.course_id, "title": item.enrollment.course.title},
+        "completed": item.facts.complete,
+        "risk": item.assessment.risk,
+        "reasons": [reason_json(reason) for reason in item.assessment.reasons],
+        "checks": [check_json(check) for check in item.facts.checks if check.passed is not None],
+    }
+
+
+def history(enrollment: Enrollment) -> tuple[list[Decision], list[Appeal]]:
+    decisions = db.session.scalars(
+        sa.select(Decision).where(Decision.enrollment_id == enrollment.id).order_by(Decision.id)
+    )
+    appeals = db.session.scalars(
+        sa.select(Appeal).where(Appeal.enrollment_id == enrollment.id).order_by(Appeal.id)
+    )
+    return list(decisions), list(appeals)
+
+
+# --- the trainee's e-archive -------------------------------------------------------------------
+
+
+def archive(user: User) -> list[dict[str, Any]]:
+    """Everything the record says about the trainee's training, enrolment by enrolment."""
+    enrollments = list(
+        db.session.scalars(
+            sa.select(Enrollment)
+            .where(Enrollment.trainee_id == user.id)
+            .order_by(Enrollment.created_at)
+            .options(selectinload(Enrollment.course).selectinload(Course.lessons))
+        )
+    )
+    facts = _facts(enrollments)
+    issued: dict[int, list[Any]] = defaultdict(list)
+    for certificate in certificates.certificates_of(user.id):
+        issued[certificate.enrollment_id].append(certificates.public_json(certificate))
+    items = []
+    for enrollment in enrollments:
+        fact = facts[enrollment.id]
+        assessment = rules.assess(fact)
+        course = enrollment.course
+        decisions, appeals = history(enrollment)
+        answered = [check for check in fact.checks if check.passed is not None]
+        items.append(
+            {
+                "enrollment_id": enrollment.id,
+                "course": {"id": course.id, "title": course.title, "hours": str(course.hours)},
+                "occupation": {"code": course.occupation_code, "name": course.occupation.name},
+                "level": course.level.value if course.level else None,
+                "enrolled_at": enrollment.created_at.isoformat(),
+                "completed_at": _iso(enrollment.completed_at),
+                "verified_hours": round(fact.verified_s / 3600, 2),
+                "checks": {
+                    "total": len(answered),
+                    "passed": sum(1 for check in answered if check.passed),
+                    "failed": sum(1 for check in answered if not check.passed),
+                    "cleared": sum(1 for check in answered if check.cleared_by is not None),
+                },
+                "subsidy": subsidy_json(Subsidy(assessment, _amount(enrollment, assessment), None)),
+                "decisions": [
+                    {
+                        "action": d.action.value,
+                        "reason": d.reason,
+                        "amount_yuan": str(d.amount_yuan) if d.amount_yuan is not None else None,
+                        "at": d.decided_at.isoformat(),
+                    }
+                    for d in decisions
+                ],
+                "appeals": [
+                    {"message": a.message, "at": a.created_at.isoformat()} for a in appeals
+                ],
+                "certificates": issued[enrollment.id],
+            }
+        )
+    return items
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,241 @@
+"""Pages: the auditors' desk, the subsidy standards, the trainee's e-archive and appeals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.courses.models import LEVEL_LABELS, CourseLevel
+from app.errors import AppError
+from app.extensions import db
+from app.identity.auth import role_required
+from app.identity.models import Role
+from app.media.service import object_url
+from app.subsidy import bp, desk, service
+from app.subsidy.rules import Status
+from app.verification.views import face_messages
+
+STAFF = (Role.AUDITOR, Role.ADMIN)
+
+STATUS_LABELS = {
+    Status.IN_PROGRESS.value: _l("In progress"),
+    Status.ELIGIBLE.value: _l("Eligible for the subsidy"),
+    Status.NEEDS_REVIEW.value: _l("Waiting for an auditor"),
+    Status.INELIGIBLE.value: _l("Not eligible"),
+}
+
+
+ACTION_LABELS = {
+    "approve": _l("Approved by an auditor"),
+    "reject": _l("Rejected by an auditor"),
+    "clear_check": _l("Failed check cleared by an auditor"),
+    "eligible": _l("Eligible under the rules"),
+}
+
+# Short names of the reasons, for the desk's tags.
+REASON_LABELS = {
+    "check_mismatch": _l("Someone else's face"),
+    "check_replay": _l("Replayed picture"),
+    "check_liveness_failed": _l("Not live"),
+    "check_multiple_faces": _l("Several faces"),
+    "check_no_face": _l("No face"),
+    "check_expired": _l("Check missed"),
+    "duplicate_identity": _l("Duplicate identity"),
+    "spot_check": _l("Spot check"),
+    "appealed": _l("Appeal"),
+    "skipped_ahead": _l("Skipped ahead"),
+}
+
+
+def status_label(value: str) -> str:
+    return str(STATUS_LABELS.get(value, value))
+
+
+@bp.app_context_processor
+def labels() -> dict[str, Any]:
+    return {
+        "status_label": status_label,
+        "reason_label": lambda code: str(REASON_LABELS.get(code, code)),
+        "action_label": lambda code: str(ACTION_LABELS.get(code, code)),
+        "level_labels": LEVEL_LABELS,
+    }
+
+
+def _act(work: Callable[[], Any], done: str) -> bool:
+    """Run one decision from a form: commit and say so, or roll back and show why."""
+    try:
+        work()
+    except AppError as error:
+        db.session.rollback()
+        flash(str(next(iter((error.fields or {}).values()), error.message)), "error")
+        return False
+    db.session.commit()
+    flash(done, "success")
+    return True
+
+
+# --- the desk -------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@role_required(*STAFF)
+def queue():
+    return render_template("subsidy/queue.html", items=service.review_queue())
+
+
+@bp.get("/audit/enrollments/<int:enrollment_id>")
+@role_required(*STAFF)
+def review(enrollment_id: int):
+    enrollment = service.enrollment_by_id(enrollment_id)
+    state = service.subsidy_of(enrollment)
+    decisions, appeals = service.history(enrollment)
+    facts = service.facts_for(enrollment)
+    queue_ids = [item.enrollment.id for item in service.review_queue()]
+    later = [i for i in queue_ids if i != enrollment.id]
+    return render_template(
+        "subsidy/review.html",
+        enrollment=enrollment,
+        trainee=desk.trainee_of(enrollment),
+        subsidy=service.subsidy_json(state),
+        certificate_no=state.certificate_no,
+        facts=facts,
+        cleared={check.id for check in facts.checks if check.cleared_by},
+        reference=desk.reference_evidence(enrollment.trainee_id),
+        snapshots=desk.snapshots(enrollment),
+        sessions=desk.timeline(enrollment),
+        flags=desk.flags_of(enrollment.trainee_id),
+        decisions=decisions,
+        appeals=appeals,
+        next_id=later[0] if later else None,
+        face_messages=face_messages(),
+    )
+
+
+@bp.get("/audit/evidence/<int:evidence_id>")
+@role_required(*STAFF)
+def evidence_image(evidence_id: int):
+    evidence = desk.evidence_for_view(evidence_id, current_user)
+    desk.log_view(evidence, current_user)
+    db.session.commit()
+    response = redirect(object_url(evidence.key, current_app.config["EVIDENCE_URL_TTL_S"]))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _back(enrollment_id: int, *, ok: bool = False):
+    """Back to the enrolment, or on to the next one in the queue after a final decision."""
+    following = request.form.get("next", type=int)
+    target = following if ok and following else enrollment_id
+    return redirect(url_for("subsidy.review", enrollment_id=target))
+
+
+@bp.post("/audit/enrollments/<int:enrollment_id>/decision")
+@role_required(*STAFF)
+def decide(enrollment_id: int):
+    decision = request.form.get("decision")
+    ok = _act(
+        lambda: service.decide(
+            enrollment_id,
+            decision,
+            request.form.get("reason"),
+            auditor=current_user,
+        ),
+        _("Enrolment %(id)d approved.", id=enrollment_id)
+        if decision == "approve"
+        else _("Enrolment %(id)d rejected.", id=enrollment_id),
+    )
+    return _back(enrollment_id, ok=ok)
+
+
+@bp.post("/audit/checks/<int:check_id>/clear")
+@role_required(*STAFF)
+def clear_check(check_id: int):
+    enrollment_id = request.form.get("enrollment_id", type=int) or 0
+    _act(
+        lambda: service.clear_check(check_id, request.form.get("reason"), auditor=current_user),
+        _("Face check %(id)d cleared.", id=check_id),
+    )
+    return _back(enrollment_id)
+
+
+@bp.post("/audit/flags/<int:flag_id>/resolve")
+@role_required(*STAFF)
+def resolve_flag(flag_id: int):
+    enrollment_id = request.form.get("enrollment_id", type=int) or 0
+    _act(
+        lambda: service.resolve_flag(
+            flag_id,
+            request.form.get("outcome"),
+            request.form.get("reason"),
+            auditor=current_user,
+        ),
+        _("Identity flag %(id)d closed.", id=flag_id),
+    )
+    return _back(enrollment_id)
+
+
+# --- standards ------------------------------------------------------------------------------
+
+
+@bp.route("/admin/standards", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def standards():
+    errors: dict[str, str] = {}
+    form = request.form
+    if request.method == "POST":
+        try:
+            row = service.set_standard(
+                form.get("occupation_code", ""),
+                form.get("level") or None,
+                form.get("amount_yuan", ""),
+                staff=current_user,
+            )
+        except AppError as error:
+            db.session.rollback()
+            errors = {name: str(text) for name, text in (error.fields or {}).items()}
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "The standard for %(code)s is now %(amount)s yuan.",
+                    code=row.occupation_code,
+                    amount=row.amount_yuan,
+                ),
+                "success",
+            )
+            return redirect(url_for("subsidy.standards"))
+    return render_template(
+        "subsidy/standards.html",
+        rows=service.standards(),
+        levels=list(CourseLevel),
+        errors=errors,
+        form=form,
+    ), (422 if errors else 200)
+
+
+# --- the trainee's e-archive ------------------------------------------------------------------
+
+
+@bp.get("/me/archive")
+@role_required(Role.TRAINEE)
+def archive():
+    return render_template(
+        "subsidy/archive.html",
+        items=service.archive(current_user),
+        trainee=current_user,
+    )
+
+
+@bp.post("/me/enrollments/<int:enrollment_id>/appeal")
+@role_required(Role.TRAINEE)
+def appeal(enrollment_id: int):
+    _act(
+        lambda: service.appeal(current_user, enrollment_id, request.form.get("message")),
+        _("Your appeal was sent to the auditors."),
+    )
+    return redirect(url_for("subsidy.archive") + f"#enrollment-{enrollment_id}")

@@ -1,0 +1,94 @@
+"""The auditors' desk in headless Chromium: worked from the keyboard, evidence side by side.
+
+Set SCREENSHOT_DIR to keep PNGs of the queue, the review page and the e-archive.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.identity.models import Role
+from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
+from tests.conftest import TRAINEE_ID, TRAINEE_PASSWORD, make_staff
+from tests.learning.test_study_time import watch_honestly
+from tests.subsidy.test_scenarios import open_session
+from tests.verification.photos import photo, variant
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def completed_with_a_failed_check(study) -> int:
+    enrollment_id = study.enrol()
+    sign_in = open_session(study)
+    assert study.answer(sign_in["check"]["id"], photo("biden_2.jpg"))["code"] == "mismatch"
+    again = study.beat(sign_in["id"], 0).get_json()["check"]
+    assert study.answer(again["id"], variant("obama_2.jpg", 5))["passed"]
+    watch_honestly(study, sign_in["id"])
+    return enrollment_id
+
+
+def sign_in(page, base: str, login: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#f-login", login)
+    page.fill("#f-password", password)
+    page.click("button[type=submit].wide")
+
+
+def overflow(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, fresh_app):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the desk's behaviour in a browser does not depend on the database")
+    enrollment_id = completed_with_a_failed_check(study)
+    make_staff(fresh_app, Role.AUDITOR, "auditor1")
+    shots = screenshot_dir()
+    with chromium() as browser, live_server(fresh_app) as base:
+        context = browser.new_context(viewport=LAPTOP)
+        page = context.new_page()
+        sign_in(page, base, "auditor1", "Audit2026ok")
+        page.goto(f"{base}/lang/en")
+        page.goto(f"{base}/audit")
+        assert page.locator("tr[data-href]").count() == 1
+        if shots:
+            page.screenshot(path=shots / "desk-queue-1280.png", full_page=True)
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/audit/enrollments/{enrollment_id}")
+        # The reference and every snapshot load, through logged, signed links.
+        images = page.locator(".desk img")
+        assert images.count() >= 3
+        page.wait_for_function(
+            "[...document.querySelectorAll('.desk img')].every(i => i.complete && i.naturalWidth)"
+        )
+        assert overflow(page) <= 0
+        reference = page.locator(".reference img").bounding_box()
+        snapshot = page.locator(".frame img").first.bounding_box()
+        assert reference["x"] + reference["width"] <= snapshot["x"]  # side by side
+        if shots:
+            page.screenshot(path=shots / "desk-review-1280.png", full_page=True)
+
+        page.keyboard.press("j")  # the first check: the failed sign-in
+        page.keyboard.press("c")
+        page.keyboard.type("Same person, poor light")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".flash-success")
+        assert page.locator(".badge-eligible").count() == 1
+
+        page.keyboard.press("r")
+        page.keyboard.type("Spot check found a stand-in")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector(".flash-success")
+        assert page.locator(".badge-ineligible").count() == 1
+        context.close()
+
+        phone = browser.new_context(viewport=PHONE)
+        page = phone.new_page()
+        sign_in(page, base, TRAINEE_ID, TRAINEE_PASSWORD)
+        page.goto(f"{base}/me/archive")
+        assert page.locator(f"#enrollment-{enrollment_id} textarea[name=message]").count() == 1
+        if shots:
+            page.screenshot(path=shots / "archive-360.png", full_page=True)
+        assert overflow(page) <= 0
+        phone.close()

@@ -1,0 +1,145 @@
+"""The auditors' desk, the standards page and the e-archive, as pages in a signed-in session."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from app.audit.models import AuditEntry
+from app.extensions import db
+from app.identity.models import Role
+from tests.conftest import TRAINEE_ID, TRAINEE_PASSWORD, csrf_from, make_staff, sign_in_page
+from tests.courses.helpers import OCCUPATION
+from tests.subsidy.test_scenarios import open_session
+from tests.verification.photos import photo
+
+
+def failed_check(study) -> tuple[int, int]:
+    """An enrolment whose sign-in check someone else answered: (enrollment id, check id)."""
+    enrollment_id = study.enrol()
+    check = open_session(study)["check"]
+    assert study.answer(check["id"], photo("biden_2.jpg"))["code"] == "mismatch"
+    return enrollment_id, check["id"]
+
+
+def staff_client(app, role=Role.AUDITOR, username="auditor1"):
+    make_staff(app, role, username)
+    browser = app.test_client()
+    sign_in_page(browser, username)
+    return browser
+
+
+def test_queue_and_review_show_the_reference_beside_each_snapshot(study, fresh_app):
+    enrollment_id, check_id = failed_check(study)
+    desk = staff_client(fresh_app)
+    queue = desk.get("/audit")
+    assert queue.status_code == 200
+    assert f"/audit/enrollments/{enrollment_id}" in queue.get_data(as_text=True)
+    page = desk.get(f"/audit/enrollments/{enrollment_id}").get_data(as_text=True)
+    images = re.findall(r'src="(/audit/evidence/\d+)"', page)
+    assert len(images) == 2  # the reference photo and the one snapshot
+    assert f'id="check-{check_id}"' in page and "mismatch" in page
+    assert TRAINEE_ID not in page and "110105********1239" in page
+    # Opening an image is logged, then redirected to a signed, short-lived link.
+    with desk.get(images[1]) as shown:
+        assert shown.status_code == 302 and "sig=" in shown.headers["Location"]
+    with fresh_app.app_context():
+        views = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "evidence.view")
+        ).all()
+        assert [entry.actor_id is not None for entry in views] == [True]
+
+
+def test_decisions_from_the_desk_need_a_reason_and_are_recorded(study, fresh_app):
+    enrollment_id, check_id = failed_check(study)
+    desk = staff_client(fresh_app)
+    page = desk.get(f"/audit/enrollments/{enrollment_id}").get_data(as_text=True)
+    token = csrf_from(page)
+    bare = desk.post(
+        f"/audit/enrollments/{enrollment_id}/decision",
+        data={"csrf_token": token, "decision": "reject", "reason": ""},
+        follow_redirects=True,
+    )
+    assert "flash-error" in bare.get_data(as_text=True)
+    cleared = desk.post(
+        f"/audit/checks/{check_id}/clear",
+        data={"csrf_token": token, "enrollment_id": enrollment_id, "reason": "本人，戴了口罩"},
+        follow_redirects=True,
+    )
+    assert "flash-success" in cleared.get_data(as_text=True)
+    rejected = desk.post(
+        f"/audit/enrollments/{enrollment_id}/decision",
+        data={"csrf_token": token, "decision": "reject", "reason": "学习记录不完整且可疑"},
+        follow_redirects=True,
+    )
+    assert "flash-success" in rejected.get_data(as_text=True)
+    body = study.enrollment(enrollment_id)
+    assert body["subsidy"]["status"] == "ineligible"
+    with fresh_app.app_context():
+        actions = db.session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert actions[-2:] == ["subsidy.clear_check", "subsidy.reject"]
+
+
+def test_trainees_and_anonymous_visitors_never_see_the_desk(study, fresh_app, client):
+    enrollment_id, _ = failed_check(study)
+    anonymous = fresh_app.test_client()
+    assert anonymous.get("/audit").status_code in (302, 401)
+    trainee = fresh_app.test_client()
+    sign_in_page(trainee, TRAINEE_ID, TRAINEE_PASSWORD)
+    assert trainee.get("/audit").status_code == 403
+    assert trainee.get(f"/audit/enrollments/{enrollment_id}").status_code == 403
+    assert trainee.get("/audit/evidence/1").status_code == 403
+
+
+def test_admin_sets_a_standard_and_bad_amounts_are_refused(fresh_app):
+    admin = staff_client(fresh_app, Role.ADMIN, "admin1")
+    token = csrf_from(admin.get("/admin/standards").get_data(as_text=True))
+    bad = admin.post(
+        "/admin/standards",
+        data={"csrf_token": token, "occupation_code": "9-99", "amount_yuan": "-5"},
+    )
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert 'id="f-occupation_code"' in text and text.count('class="error"') == 2
+    for amount in ("1500", "1800.00"):
+        saved = admin.post(
+            "/admin/standards",
+            data={"csrf_token": token, "occupation_code": OCCUPATION, "amount_yuan": amount},
+            follow_redirects=True,
+        )
+        assert saved.status_code == 200
+    listing = admin.get("/admin/standards").get_data(as_text=True)
+    assert "1800.00" in listing and "1500.00" not in listing  # changed, not duplicated
+    with fresh_app.app_context():
+        entries = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "standard.set")
+        ).all()
+        assert [e.detail for e in entries][-1].count("1800.00") == 1
+
+
+def test_archive_page_lists_training_and_lets_a_rejected_trainee_appeal(study, fresh_app):
+    enrollment_id, _ = failed_check(study)
+    desk = staff_client(fresh_app)
+    token = csrf_from(desk.get("/audit").get_data(as_text=True))
+    desk.post(
+        f"/audit/enrollments/{enrollment_id}/decision",
+        data={"csrf_token": token, "decision": "reject", "reason": "他人代学"},
+    )
+    trainee = fresh_app.test_client()
+    sign_in_page(trainee, TRAINEE_ID, TRAINEE_PASSWORD)
+    page = trainee.get("/me/archive").get_data(as_text=True)
+    assert f'id="enrollment-{enrollment_id}"' in page and "他人代学" in page
+    appealed = trainee.post(
+        f"/me/enrollments/{enrollment_id}/appeal",
+        data={"csrf_token": csrf_from(page), "message": "是本人学习，请复核"},
+        follow_redirects=True,
+    )
+    assert "flash-success" in appealed.get_data(as_text=True)
+    assert study.enrollment(enrollment_id)["subsidy"]["status"] == "needs_review"
+    archive = trainee.get("/api/v1/me/archive?download=1")
+    assert "attachment" in archive.headers["Content-Disposition"]
+    [item] = archive.get_json()["items"]
+    assert item["checks"] == {"total": 1, "passed": 0, "failed": 1, "cleared": 0}
+    assert [d["action"] for d in item["decisions"]] == ["reject"]
+    assert item["appeals"][0]["message"] == "是本人学习，请复核"
