@@ -18,7 +18,14 @@ from app.identity.models import User
 from app.learning.models import Enrollment, HeartbeatRecord, StudySession
 from app.subsidy.service import log, require_staff
 from app.verification import service as verification
-from app.verification.models import Check, Evidence, IdentityFlag
+from app.verification.models import (
+    Check,
+    Evidence,
+    FaceReference,
+    FaceStatus,
+    FlagStatus,
+    IdentityFlag,
+)
 
 
 @dataclass
@@ -124,7 +131,57 @@ def flags_of(user_id: int) -> list[IdentityFlag]:
 def reference_evidence(user_id: int) -> Evidence | None:
     """The photo of the trainee's active reference face."""
     reference = verification.active_reference(db.session.get(User, user_id))
-    return db.session.get(Evidence, reference.evidence_id) if reference else None
+    return _reference_photo(reference) if reference else None
+
+
+@dataclass(frozen=True)
+class FacePair:
+    """Two reference photos an auditor compares, and the question about them."""
+
+    left: tuple[User, Evidence | None]
+    right: tuple[User, Evidence | None]
+    distance: float | None
+    open: bool
+
+
+def _reference_photo(reference: FaceReference) -> Evidence | None:
+    return db.session.get(Evidence, reference.evidence_id)
+
+
+def flag_pair(flag_id: int) -> tuple[IdentityFlag, FacePair]:
+    """A duplicate-identity flag: the flagged trainee's face beside the other account's."""
+    flag = db.session.get(IdentityFlag, flag_id)
+    if flag is None:
+        raise NotFound(_l("No such identity flag."))
+    flagged = db.session.get(User, flag.user_id)
+    other = db.session.get(User, flag.other_user_id)
+    pair = FacePair(
+        (flagged, reference_evidence(flagged.id)),
+        (other, reference_evidence(other.id)),
+        flag.distance,
+        flag.status is FlagStatus.OPEN,
+    )
+    return flag, pair
+
+
+def reference_pair(reference_id: int) -> tuple[FaceReference, FacePair]:
+    """A re-enrolment: the face in use beside the new one waiting for approval."""
+    reference = db.session.get(FaceReference, reference_id)
+    if reference is None:
+        raise NotFound(_l("No such reference face."))
+    user = db.session.get(User, reference.user_id)
+    pair = FacePair(
+        (user, reference_evidence(user.id)),
+        (user, _reference_photo(reference)),
+        None,
+        reference.status is FaceStatus.PENDING_APPROVAL,
+    )
+    return reference, pair
+
+
+def waiting_identity() -> tuple[list[IdentityFlag], list[FaceReference]]:
+    """Open flags and re-enrolments: questions about who a trainee is, with no enrolment needed."""
+    return verification.open_identity_flags(), verification.pending_references()
 
 
 # --- face images, for auditors only, every view logged ---------------------------------------

@@ -38,6 +38,7 @@ from app.verification.models import (
     CheckStatus,
     Evidence,
     EvidenceKind,
+    FaceReference,
     FlagStatus,
     IdentityFlag,
 )
@@ -542,6 +543,19 @@ def resolve_flag(flag_id: int, outcome: Any, note: Any, *, auditor: User) -> Ide
     flag = verification.resolve_flag(flag_id, status, note, staff=auditor)
     settle_trainee(flag.user_id)
     return flag
+
+
+def decide_reference(
+    reference_id: int, outcome: Any, reason: Any, *, auditor: User
+) -> FaceReference:
+    """Approve or reject a re-enrolled face from the desk, with a reason that is kept."""
+    require_staff(auditor)
+    if outcome not in ("approve", "reject"):
+        raise Invalid(fields={"outcome": _l("approve or reject.")})
+    text = _reason(reason)
+    return verification.decide_reference(
+        reference_id, approve=outcome == "approve", staff=auditor, note=text
+    )
 
 
 def settle_trainee(user_id: int) -> None:

@@ -85,7 +85,13 @@ def _act(work: Callable[[], Any], done: str) -> bool:
 @bp.get("/audit")
 @role_required(*STAFF)
 def queue():
-    return render_template("subsidy/queue.html", items=service.review_queue())
+    flags, references = desk.waiting_identity()
+    return render_template(
+        "subsidy/queue.html",
+        items=service.review_queue(),
+        flags=flags,
+        references=references,
+    )
 
 
 @bp.get("/audit/enrollments/<int:enrollment_id>")
@@ -163,20 +169,83 @@ def clear_check(check_id: int):
     return _back(enrollment_id)
 
 
+def _return_to(default: str):
+    """Back to where the form was (a desk page), never anywhere else."""
+    back = request.form.get("back", "")
+    return redirect(back if back.startswith("/audit/") else default)
+
+
+@bp.get("/audit/flags/<int:flag_id>")
+@role_required(*STAFF)
+def flag(flag_id: int):
+    item, pair = desk.flag_pair(flag_id)
+    return render_template(
+        "subsidy/faces.html",
+        title=_("Identity flag %(id)d", id=item.id),
+        question=_("Is this one person with two accounts, or two different people?"),
+        sides=[
+            {"user": pair.left[0], "evidence": pair.left[1], "caption": _("Flagged enrolment")},
+            {"user": pair.right[0], "evidence": pair.right[1], "caption": _("Already enrolled")},
+        ],
+        distance=pair.distance,
+        threshold=current_app.config["FACE_THRESHOLD"],
+        open=pair.open,
+        action=url_for("subsidy.resolve_flag", flag_id=item.id),
+        choices=[
+            ("cleared", _("Two different people"), ""),
+            ("confirmed", _("Same person"), "danger"),
+        ],
+    )
+
+
 @bp.post("/audit/flags/<int:flag_id>/resolve")
 @role_required(*STAFF)
 def resolve_flag(flag_id: int):
-    enrollment_id = request.form.get("enrollment_id", type=int) or 0
     _act(
         lambda: service.resolve_flag(
-            flag_id,
+            flag_id, request.form.get("outcome"), request.form.get("reason"), auditor=current_user
+        ),
+        _("Identity flag %(id)d closed.", id=flag_id),
+    )
+    return _return_to(url_for("subsidy.flag", flag_id=flag_id))
+
+
+@bp.get("/audit/references/<int:reference_id>")
+@role_required(*STAFF)
+def reference(reference_id: int):
+    item, pair = desk.reference_pair(reference_id)
+    return render_template(
+        "subsidy/faces.html",
+        title=_("New reference face %(id)d", id=item.id),
+        question=_(
+            "The trainee enrolled a new face after studying. Approve it only if both photos "
+            "show the same person."
+        ),
+        sides=[
+            {"user": pair.left[0], "evidence": pair.left[1], "caption": _("Face in use")},
+            {"user": pair.right[0], "evidence": pair.right[1], "caption": _("New face")},
+        ],
+        distance=None,
+        threshold=current_app.config["FACE_THRESHOLD"],
+        open=pair.open,
+        action=url_for("subsidy.decide_reference", reference_id=item.id),
+        choices=[("approve", _("Approve"), ""), ("reject", _("Reject"), "danger")],
+    )
+
+
+@bp.post("/audit/references/<int:reference_id>/decide")
+@role_required(*STAFF)
+def decide_reference(reference_id: int):
+    _act(
+        lambda: service.decide_reference(
+            reference_id,
             request.form.get("outcome"),
             request.form.get("reason"),
             auditor=current_user,
         ),
-        _("Identity flag %(id)d closed.", id=flag_id),
+        _("Reference face %(id)d decided.", id=reference_id),
     )
-    return _back(enrollment_id)
+    return redirect(url_for("subsidy.reference", reference_id=reference_id))
 
 
 # --- standards ------------------------------------------------------------------------------

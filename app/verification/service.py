@@ -613,7 +613,9 @@ def pending_references() -> list[FaceReference]:
     return list(db.session.scalars(query.order_by(FaceReference.created_at)))
 
 
-def decide_reference(reference_id: int, *, approve: bool, staff: User | None) -> FaceReference:
+def decide_reference(
+    reference_id: int, *, approve: bool, staff: User | None, note: str = ""
+) -> FaceReference:
     """Approve a re-enrolment (it replaces the active reference) or reject it."""
     reference = db.session.get(FaceReference, reference_id)
     if reference is None or reference.status is not FaceStatus.PENDING_APPROVAL:
@@ -632,7 +634,7 @@ def decide_reference(reference_id: int, *, approve: bool, staff: User | None) ->
         "face_reference.approve" if approve else "face_reference.reject",
         subject_type="user",
         subject_id=reference.user_id,
-        detail={"reference": reference.id},
+        detail={"reference": reference.id, "note": note or None},
         actor=staff,
     )
     return reference

@@ -9,12 +9,16 @@ import pytest
 
 from app.identity.models import Role
 from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
-from tests.conftest import TRAINEE_ID, TRAINEE_PASSWORD, make_staff
+from tests.conftest import TRAINEE_ID, TRAINEE_PASSWORD, make_staff, make_trainee
 from tests.learning.test_study_time import watch_honestly
-from tests.subsidy.test_scenarios import open_session
+from tests.study import enrol_face
+from tests.subsidy.test_scenarios import SECOND_ID, open_session
 from tests.verification.photos import photo, variant
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Every image matching a selector has arrived and decoded.
+LOADED = "[...document.querySelectorAll('{}')].every(i => i.complete && i.naturalWidth)"
 
 
 def completed_with_a_failed_check(study) -> int:
@@ -42,6 +46,8 @@ def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, f
     if not database_url.startswith("sqlite"):
         pytest.skip("the desk's behaviour in a browser does not depend on the database")
     enrollment_id = completed_with_a_failed_check(study)
+    second = make_trainee(fresh_app, SECOND_ID, phone="13700000000", name="奥巴")
+    enrol_face(fresh_app, second, photo("obama_3.jpg"))  # the same face: flagged
     make_staff(fresh_app, Role.AUDITOR, "auditor1")
     shots = screenshot_dir()
     with chromium() as browser, live_server(fresh_app) as base:
@@ -59,9 +65,7 @@ def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, f
         # The reference and every snapshot load, through logged, signed links.
         images = page.locator(".desk img")
         assert images.count() >= 3
-        page.wait_for_function(
-            "[...document.querySelectorAll('.desk img')].every(i => i.complete && i.naturalWidth)"
-        )
+        page.wait_for_function(LOADED.format(".desk img"))
         assert overflow(page) <= 0
         reference = page.locator(".reference img").bounding_box()
         snapshot = page.locator(".frame img").first.bounding_box()
@@ -82,6 +86,17 @@ def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, f
         page.wait_for_selector(".flash-success")
         assert page.locator(".badge-ineligible").count() == 1
         context.close()
+
+        phone = browser.new_context(viewport=PHONE)
+        page = phone.new_page()
+        sign_in(page, base, "auditor1", "Audit2026ok")
+        page.goto(f"{base}/audit")
+        page.click("a[href^='/audit/flags/']")
+        page.wait_for_function(LOADED.format(".face-pair img"))
+        if shots:
+            page.screenshot(path=shots / "desk-flag-360.png", full_page=True)
+        assert overflow(page) <= 0
+        phone.close()
 
         phone = browser.new_context(viewport=PHONE)
         page = phone.new_page()

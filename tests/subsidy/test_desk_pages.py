@@ -9,10 +9,21 @@ import sqlalchemy as sa
 from app.audit.models import AuditEntry
 from app.extensions import db
 from app.identity.models import Role
-from tests.conftest import TRAINEE_ID, TRAINEE_PASSWORD, csrf_from, make_staff, sign_in_page
+from tests.conftest import (
+    TRAINEE_ID,
+    TRAINEE_PASSWORD,
+    api_token,
+    bearer,
+    csrf_from,
+    make_staff,
+    make_trainee,
+    sign_in_page,
+)
 from tests.courses.helpers import OCCUPATION
-from tests.subsidy.test_scenarios import open_session
+from tests.study import enrol_face
+from tests.subsidy.test_scenarios import SECOND_ID, open_session
 from tests.verification.photos import photo
+from tests.verification.test_checks import upload_face
 
 
 def failed_check(study) -> tuple[int, int]:
@@ -143,3 +154,52 @@ def test_archive_page_lists_training_and_lets_a_rejected_trainee_appeal(study, f
     assert item["checks"] == {"total": 1, "passed": 0, "failed": 1, "cleared": 0}
     assert [d["action"] for d in item["decisions"]] == ["reject"]
     assert item["appeals"][0]["message"] == "是本人学习，请复核"
+
+
+def test_identity_questions_wait_on_the_desk_and_are_decided_there(study, fresh_app):
+    """A face on two accounts, and a new face after studying: both faces side by side."""
+    second = make_trainee(fresh_app, SECOND_ID, phone="13700000000", name="奥巴")
+    enrol_face(fresh_app, second, photo("obama_3.jpg"))
+    study.enrol()
+    study.start()  # a passed check: a new face now needs approval
+    changed = upload_face(study.client, study.token, photo("biden_1.jpg"))
+    assert changed.get_json()["status"] == "pending_approval"
+    desk = staff_client(fresh_app)
+    queue = desk.get("/audit").get_data(as_text=True)
+    flag_url = re.search(r'href="(/audit/flags/\d+)"', queue).group(1)
+    reference_url = re.search(r'href="(/audit/references/\d+)"', queue).group(1)
+
+    page = desk.get(flag_url).get_data(as_text=True)
+    assert len(re.findall(r'src="/audit/evidence/\d+"', page)) == 2
+    token = csrf_from(page)
+    bare = desk.post(
+        f"{flag_url}/resolve",
+        data={"csrf_token": token, "outcome": "cleared", "reason": " "},
+        follow_redirects=True,
+    )
+    assert "flash-error" in bare.get_data(as_text=True)
+    desk.post(
+        f"{flag_url}/resolve",
+        data={"csrf_token": token, "outcome": "cleared", "reason": "核对身份证原件，确为两人"},
+    )
+    other = bearer(api_token(study.client, SECOND_ID, "Study2026ok"))
+    study.client.post(f"/api/v1/courses/{study.course_id}/enrollments", headers=other)
+    opened = study.client.post(f"/api/v1/lessons/{study.lesson_id}/sessions", headers=other)
+    assert opened.status_code == 201  # cleared: the second trainee studies
+
+    page = desk.get(reference_url).get_data(as_text=True)
+    assert len(re.findall(r'src="/audit/evidence/\d+"', page)) == 2
+    desk.post(
+        f"{reference_url}/decide",
+        data={"csrf_token": csrf_from(page), "outcome": "reject", "reason": "不是同一人"},
+    )
+    with fresh_app.app_context():
+        decided = db.session.scalars(
+            sa.select(AuditEntry.action).where(
+                AuditEntry.action.in_(["identity_flag.cleared", "face_reference.reject"])
+            )
+        ).all()
+        assert sorted(decided) == ["face_reference.reject", "identity_flag.cleared"]
+    assert not re.search(
+        r'href="/audit/(flags|references)/', desk.get("/audit").get_data(as_text=True)
+    )
