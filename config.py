@@ -160,6 +160,8 @@ class Config:
     # Subsidy: the share of clean, complete enrolments an auditor looks at anyway (0 turns
     # spot checks off).
     SPOT_CHECK_RATE = env_float("SPOT_CHECK_RATE", 0.05)
+    # Four eyes on refusing money: a rejection stands once a second auditor rejects too.
+    REJECTION_NEEDS_SECOND_AUDITOR = env_bool("REJECTION_NEEDS_SECOND_AUDITOR", False)
 
 
 class DevelopmentConfig(Config):

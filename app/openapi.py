@@ -738,6 +738,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_complete": (409, "The course is not complete on verified time."),
     "already_eligible": (409, "The enrolment is already eligible."),
     "already_rejected": (409, "The enrolment is already rejected."),
+    "needs_another_auditor": (
+        409,
+        "The caller proposed this rejection; a second auditor must confirm it.",
+    ),
     "rejected": (409, "The enrolment was rejected; only the trainee's appeal reopens it."),
     "check_not_failed": (409, "Only a failed check can be cleared."),
     "already_cleared": (409, "The check is already cleared."),
@@ -1333,11 +1337,20 @@ ENDPOINTS: list[Endpoint] = [
         "Subsidy",
         "Approve or reject an enrolment's subsidy",
         "With a mandatory reason, logged in the audit log. Approval records the standard's "
-        "amount and issues a certificate; rejection revokes any.",
+        "amount and issues a certificate; rejection revokes any. With "
+        "`REJECTION_NEEDS_SECOND_AUDITOR` a rejection is only proposed (reason "
+        "`rejection_proposed`) until another auditor rejects too.",
         roles=STAFF,
         body=json_request("DecisionRequest", {"decision": "approve", "reason": "核对无误"}),
         responses={200: json_response("DecisionResult", "Decided.")},
-        errors=("invalid", "not_complete", "already_eligible", "already_rejected", "rejected"),
+        errors=(
+            "invalid",
+            "not_complete",
+            "already_eligible",
+            "already_rejected",
+            "rejected",
+            "needs_another_auditor",
+        ),
     ),
     Endpoint(
         "post",

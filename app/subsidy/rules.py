@@ -7,7 +7,8 @@ the facts (app/subsidy/service.py); nothing here reads the database.
   by an auditor, or an auditor approved the enrolment.
 - `needs_review`: a failed or missed check, a duplicate-identity flag, an appeal or a random
   spot check waits for a human.
-- `ineligible`: only ever an auditor's rejection. The machine never refuses money by itself.
+- `ineligible`: only ever an auditor's rejection (confirmed by a second auditor where
+  REJECTION_NEEDS_SECOND_AUDITOR asks for four eyes). The machine never refuses money itself.
 - `in_progress`: otherwise.
 
 An approval covers the evidence before it; a risk signal recorded after it (a later failed
@@ -37,6 +38,7 @@ RISK = {
     "check_mismatch": 60,
     "check_liveness_failed": 50,
     "check_multiple_faces": 40,
+    "rejection_proposed": 90,
     "appealed": 30,
     "check_no_face": 20,
     "check_expired": 10,
@@ -72,6 +74,7 @@ class DecisionFact:
     action: str  # approve, reject, clear_check, eligible
     at: datetime
     reason: str
+    by: int | None = None  # the auditor; None for the rules' own
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class Facts:
     appeals: list[AppealFact] = field(default_factory=list)
     spot_check: bool = False
     skipped_sessions: list[int] = field(default_factory=list)
+    # A rejection stands only once a second auditor rejects too (REJECTION_NEEDS_SECOND_AUDITOR).
+    second_auditor: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,9 +138,25 @@ def _after(moment: datetime, since: datetime | None) -> bool:
     return since is None or moment > since
 
 
-def _latest(facts: Facts, *actions: str) -> DecisionFact | None:
-    chosen = [d for d in facts.decisions if d.action in actions]
-    return max(chosen, key=lambda d: (d.at, d.id)) if chosen else None
+def _verdict(facts: Facts) -> tuple[DecisionFact | None, DecisionFact | None]:
+    """The approval or rejection that stands, and a rejection waiting for a second auditor.
+
+    An approval always stands. Where rejections need four eyes, a rejection stands only when
+    an auditor other than its proposer rejects after it; until then it is only proposed.
+    """
+    verdict = proposed = None
+    decisions = [d for d in facts.decisions if d.action in ("approve", "reject")]
+    for decision in sorted(decisions, key=lambda d: (d.at, d.id)):
+        stands = (
+            decision.action == "approve"
+            or not facts.second_auditor
+            or (proposed is not None and proposed.by != decision.by)
+        )
+        if stands:
+            verdict, proposed = decision, None
+        else:
+            proposed = decision
+    return verdict, proposed
 
 
 def _progress_reasons(facts: Facts) -> list[Reason]:
@@ -158,7 +179,7 @@ def _progress_reasons(facts: Facts) -> list[Reason]:
 
 
 def assess(facts: Facts) -> Assessment:
-    verdict = _latest(facts, "approve", "reject")
+    verdict, proposed = _verdict(facts)
     appeal = None
     if verdict is not None and verdict.action == "reject":
         appeal = next((a for a in facts.appeals if a.rejection_id == verdict.id), None)
@@ -171,6 +192,8 @@ def assess(facts: Facts) -> Assessment:
         signals.insert(0, Reason("appealed", {"appeal": appeal.id, "decision": verdict.id}))
     elif approved is None and facts.complete and not signals and facts.spot_check:
         signals.append(Reason("spot_check", {}))
+    if proposed is not None:
+        signals.insert(0, Reason("rejection_proposed", {"decision": proposed.id}))
     progress = _progress_reasons(facts)
     risk = sum(RISK.get(reason.code, 0) for reason in signals + progress)
     if signals:

@@ -62,6 +62,7 @@ REASON_MESSAGES = {
     "duplicate_identity": _l("The enrolled face matches another trainee's."),
     "spot_check": _l("Chosen at random for a spot check by an auditor."),
     "appealed": _l("The trainee appealed against the rejection."),
+    "rejection_proposed": _l("An auditor rejected this; a second auditor must confirm it."),
     "approved": _l("Approved by an auditor."),
     "rejected": _l("Rejected by an auditor."),
     "skipped_ahead": _l("The player reported skipping ahead; the skipped parts earned nothing."),
@@ -177,12 +178,13 @@ def _facts(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
             checks=checks[enrollment.id],
             flags=flags[enrollment.trainee_id],
             decisions=[
-                rules.DecisionFact(d.id, d.action.value, d.decided_at, d.reason)
+                rules.DecisionFact(d.id, d.action.value, d.decided_at, d.reason, d.decided_by)
                 for d in decisions[enrollment.id]
             ],
             appeals=appeals[enrollment.id],
             spot_check=enrollment.id in spot,
             skipped_sessions=skipped[enrollment.id],
+            second_auditor=current_app.config["REJECTION_NEEDS_SECOND_AUDITOR"],
         )
     return result
 
@@ -469,6 +471,11 @@ def decide(enrollment_id: int, decision: Any, reason: Any, *, auditor: User) -> 
             )
     elif current.status is rules.Status.INELIGIBLE:
         raise Conflict(_l("This enrolment is already rejected."), code="already_rejected")
+    elif _proposed_by(current) == auditor.id:
+        raise Conflict(
+            _l("You proposed this rejection; another auditor must confirm it."),
+            code="needs_another_auditor",
+        )
     standard = standard_for(enrollment.course) if action is Action.APPROVE else None
     row = Decision(
         enrollment_id=enrollment.id,
@@ -482,6 +489,14 @@ def decide(enrollment_id: int, decision: Any, reason: Any, *, auditor: User) -> 
     log(f"subsidy.{action.value}", auditor, "enrollment", enrollment.id, _decision_detail(row))
     settle(enrollment)
     return row
+
+
+def _proposed_by(assessment: rules.Assessment) -> int | None:
+    """The auditor whose rejection waits for a second one, if any."""
+    for reason in assessment.reasons:
+        if reason.code == "rejection_proposed":
+            return db.session.get(Decision, reason.evidence["decision"]).decided_by
+    return None
 
 
 def clear_check(check_id: int, reason: Any, *, auditor: User) -> Decision:

@@ -48,6 +48,7 @@ REASON_LABELS = {
     "duplicate_identity": _l("Duplicate identity"),
     "spot_check": _l("Spot check"),
     "appealed": _l("Appeal"),
+    "rejection_proposed": _l("Rejection to confirm"),
     "skipped_ahead": _l("Skipped ahead"),
 }
 

@@ -117,3 +117,21 @@ def test_deliberate_fraud_outranks_a_missed_check_in_the_queue():
     replayed = assess(facts(checks=[check(1, False, "replay")]))
     duplicate = assess(facts(flags=[FlagFact(3, "duplicate_identity", True, False, 0.3, at(0))]))
     assert duplicate.risk > replayed.risk > missed.risk > 0
+
+
+def test_with_four_eyes_a_rejection_stands_only_when_a_second_auditor_rejects_too():
+    first = DecisionFact(7, "reject", at(10), "stand-in", by=1)
+    proposed = assess(facts(decisions=[first], second_auditor=True))
+    assert proposed.status is Status.NEEDS_REVIEW
+    assert codes(proposed)[0] == "rejection_proposed" and proposed.risk >= 90
+    again = DecisionFact(8, "reject", at(11), "still", by=1)
+    assert assess(facts(decisions=[first, again], second_auditor=True)).status is (
+        Status.NEEDS_REVIEW
+    )
+    confirmed = DecisionFact(9, "reject", at(12), "agreed", by=2)
+    result = assess(facts(decisions=[first, confirmed], second_auditor=True))
+    assert result.status is Status.INELIGIBLE and result.decision_id == 9
+    overruled = DecisionFact(9, "approve", at(12), "it was the trainee", by=2)
+    assert assess(facts(decisions=[first, overruled], second_auditor=True)).status is (
+        Status.ELIGIBLE
+    )

@@ -325,3 +325,24 @@ def test_images_behind_a_decision_are_kept_for_the_retention_period_from_the_dec
         kept = db.session.scalars(sa.select(Evidence.purge_after)).all()
     assert len(kept) == 2
     assert all(moment > utcnow() + timedelta(days=99) for moment in kept)
+
+
+def test_with_four_eyes_a_second_auditor_must_confirm_a_rejection(
+    study, standard, auditor, fresh_app, client, monkeypatch
+):
+    monkeypatch.setitem(fresh_app.config, "REJECTION_NEEDS_SECOND_AUDITOR", True)
+    enrollment_id = complete_honestly(study)
+    number = study.enrollment(enrollment_id)["certificate_no"]
+    assert decide(client, auditor, enrollment_id, "reject", "疑似代学").status_code == 200
+    body = study.enrollment(enrollment_id)
+    assert body["subsidy"]["status"] == "needs_review" and codes(body)[0] == "rejection_proposed"
+    assert certificate(client, number)["valid"] is True  # nothing refused yet
+    alone = decide(client, auditor, enrollment_id, "reject", "我确认")
+    assert alone.status_code == 409
+    assert alone.get_json()["error"]["code"] == "needs_another_auditor"
+    make_staff(fresh_app, Role.AUDITOR, "auditor2")
+    second = bearer(api_token(client, "auditor2", "Audit2026ok"))
+    assert decide(client, second, enrollment_id, "reject", "复核同意").status_code == 200
+    body = study.enrollment(enrollment_id)
+    assert body["subsidy"]["status"] == "ineligible"
+    assert certificate(client, number)["valid"] is False
