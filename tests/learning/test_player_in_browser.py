@@ -93,12 +93,13 @@ def browser_page(camera, viewport, cookies=None):
         context.close()
 
 
-def seed_demo_with_face(app, runner) -> None:
+def seed_demo_with_face(app, runner, face: str = "obama_1.jpg") -> None:
+    """The demo course and accounts, the demo trainee's face enrolled from `face`."""
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
         trainee_id = identity.find_by_login(DEMO_TRAINEE["id_number"]).id
         db.session.remove()
-    enrol_face(app, trainee_id, photo("obama_1.jpg"))
+    enrol_face(app, trainee_id, photo(face))
 
 
 def sign_in_and_open_first_lesson(page, base) -> None:

@@ -12,9 +12,7 @@ import subprocess
 import pytest
 import sqlalchemy as sa
 
-from app.demo.cli import DEMO_TRAINEE
 from app.extensions import db
-from app.identity import service as identity
 from app.verification import service
 from app.verification.models import Check
 from media_pipeline import video
@@ -22,10 +20,10 @@ from tests.browser import PHONE, live_server
 from tests.learning.test_player_in_browser import (
     browser_page,
     camera_video,
+    seed_demo_with_face,
     sign_in_and_open_first_lesson,
 )
-from tests.study import enrol_face
-from tests.verification.photos import FACES, photo
+from tests.verification.photos import FACES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -72,11 +70,7 @@ def turn_right_checks(database_url, fresh_app, runner, monkeypatch):
     to the right, with liveness on."""
     if not database_url.startswith("sqlite"):
         pytest.skip("one browser run is enough; it runs on SQLite")
-    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
-    with fresh_app.app_context():
-        trainee_id = identity.find_by_login(DEMO_TRAINEE["id_number"]).id
-        db.session.remove()
-    enrol_face(fresh_app, trainee_id, photo("lin_manuel_miranda_1.jpg"))
+    seed_demo_with_face(fresh_app, runner, "lin_manuel_miranda_1.jpg")
     monkeypatch.setitem(fresh_app.config, "LIVENESS", True)
     monkeypatch.setattr(service, "CHALLENGES", ("turn_right",))
     return fresh_app
@@ -99,9 +93,7 @@ def test_a_real_head_turn_passes_the_liveness_challenge(turn_right_checks, turni
     assert (check.challenge, check.status.value) == ("turn_right", "passed")
 
 
-def test_a_still_photo_of_the_trainee_fails_the_liveness_challenge(
-    turn_right_checks, still_camera
-):
+def test_a_still_photo_of_the_trainee_fails_the_liveness_challenge(turn_right_checks, still_camera):
     app = turn_right_checks
     with live_server(app) as base, browser_page(still_camera, PHONE) as page:
         sign_in_and_open_first_lesson(page, base)
