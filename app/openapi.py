@@ -1170,7 +1170,8 @@ ENDPOINTS: list[Endpoint] = [
         "Lessons",
         "Add captions",
         "SRT or WebVTT as multipart field `file`, with `language`. Stored as WebVTT and served "
-        "with the HLS playlist; a second file in the same language replaces the first.",
+        "with the HLS playlist; a second file in the same language replaces the first. Like the "
+        "rest of a course, only before review (`course_locked` after submitting).",
         roles=PLATFORM,
         body={
             "required": True,
@@ -1182,7 +1183,7 @@ ENDPOINTS: list[Endpoint] = [
             },
         },
         responses={201: json_response("CaptionTrack", "Stored.")},
-        errors=("invalid", "invalid_captions", "too_large"),
+        errors=("invalid", "invalid_captions", "too_large", "course_locked"),
     ),
     # Study
     Endpoint(

@@ -226,7 +226,11 @@ def courses_for_review(status: CourseStatus | None = None) -> list[Course]:
 
 
 def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
-    """Store captions (SRT or WebVTT in) as WebVTT, replacing any in the same language."""
+    """Store captions (SRT or WebVTT in) as WebVTT, replacing any in the same language.
+
+    Captions are content trainees read: like the rest, they change only before review.
+    """
+    require_editable(lesson.course)
     if not isinstance(language, str) or not LANGUAGE_PATTERN.match(language.strip()):
         raise Invalid(fields={"language": _l("A language tag such as zh-CN or en.")})
     language = language.strip()

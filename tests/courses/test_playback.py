@@ -110,6 +110,22 @@ def test_captions_join_the_master_playlist(client, fresh_app):
     assert vtt.startswith("WEBVTT") and "X-TIMESTAMP-MAP" in vtt and "安全第一" in vtt
 
 
+def test_captions_cannot_change_once_the_course_is_submitted(client, fresh_app):
+    token, lesson_id = ready_lesson(client, fresh_app)
+    course_id = lesson_json(client, token, lesson_id)["course_id"]
+    assert (
+        client.post(f"/api/v1/courses/{course_id}/submit", headers=bearer(token)).status_code == 200
+    )
+    response = client.post(
+        f"/api/v1/lessons/{lesson_id}/captions",
+        data={"language": "zh-CN", "file": (io.BytesIO(SRT.encode()), "lesson.srt")},
+        headers=bearer(token),
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "course_locked"
+    assert lesson_json(client, token, lesson_id)["captions"] == []
+
+
 @pytest.mark.parametrize(
     ("language", "content", "code"),
     [
