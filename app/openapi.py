@@ -807,7 +807,10 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "code": {"schema": string(), "description": "Occupation or group code, e.g. `6-31-01-03`."},
     "enrollment_id": {"schema": integer(), "description": "An enrolment."},
     "session_id": {"schema": integer(), "description": "A study session of the caller."},
-    "check_id": {"schema": integer(), "description": "A face check of the caller."},
+    "check_id": {
+        "schema": integer(),
+        "description": "A face check: the caller's own for trainees, any for auditors.",
+    },
     "number": {
         "schema": string(),
         "description": "A certificate number as printed, e.g. `VS2026-7KQ3M-X9D2R`; case, "
