@@ -69,11 +69,14 @@ SIGNED_IN_PAGES = {
         ("my-courses", "/learn"),
         ("enrollment", "/learn/1"),
         ("player", "/learn/lessons/1"),
+        ("archive", "/me/archive"),
     ],
     "demo-admin": [
         ("admin-courses", "/admin/courses"),
         ("admin-course", "/admin/courses/1"),
         ("admin-platforms", "/admin/platforms"),
+        ("standards", "/admin/standards"),
+        ("desk-queue", "/audit"),
         ("api-docs", "/api/docs"),
     ],
 }

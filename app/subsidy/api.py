@@ -7,42 +7,39 @@ from flask import current_app, jsonify, redirect, request
 from app.extensions import db
 from app.http import int_arg, json_body
 from app.identity.auth import api_auth, api_user
-from app.identity.models import Role
+from app.identity.models import STAFF_ROLES, Role, User
 from app.media.service import object_url
 from app.subsidy import bp, desk, service
+from app.verification.models import Evidence
 
-STAFF = (Role.AUDITOR, Role.ADMIN)
 
-
-def signed_image_url(evidence_id: int | None = None, *, check_id: int | None = None) -> str:
-    """Log the viewer's look at one face image and send them to a short-lived signed link."""
-    viewer = api_user()
-    if check_id is not None:
-        evidence = desk.check_image(check_id, viewer)
-    else:
-        evidence = desk.evidence_for_view(evidence_id, viewer)
+def image_redirect(evidence: Evidence, viewer: User):
+    """Log the viewer's look at one face image and send them to a short-lived signed link,
+    which no cache keeps."""
     desk.log_view(evidence, viewer)
     db.session.commit()
-    return object_url(evidence.key, current_app.config["EVIDENCE_URL_TTL_S"])
+    url = object_url(evidence.key, current_app.config["EVIDENCE_URL_TTL_S"])
+    response = redirect(url, code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/api/v1/audit/reviews")
-@api_auth(*STAFF)
+@api_auth(*STAFF_ROLES)
 def api_reviews():
     limit = int_arg("limit", 200, low=1, high=1000)
     return jsonify({"items": [service.queue_item_json(i) for i in service.review_queue(limit)]})
 
 
 @bp.get("/api/v1/audit/checks/<int:check_id>/image")
-@api_auth(*STAFF)
+@api_auth(*STAFF_ROLES)
 def api_check_image(check_id: int):
-    response = redirect(signed_image_url(check_id=check_id), code=302)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    viewer = api_user()
+    return image_redirect(desk.check_image(check_id, viewer), viewer)
 
 
 @bp.post("/api/v1/audit/enrollments/<int:enrollment_id>/decision")
-@api_auth(*STAFF)
+@api_auth(*STAFF_ROLES)
 def api_decide(enrollment_id: int):
     body = json_body()
     decision = service.decide(
@@ -63,7 +60,7 @@ def api_decide(enrollment_id: int):
 
 
 @bp.post("/api/v1/audit/checks/<int:check_id>/clear")
-@api_auth(*STAFF)
+@api_auth(*STAFF_ROLES)
 def api_clear_check(check_id: int):
     decision = service.clear_check(check_id, json_body().get("reason"), auditor=api_user())
     db.session.commit()

@@ -7,8 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.catalog.models import Occupation
 from app.courses.models import CourseLevel
 from app.db import str_enum, utcnow
 from app.extensions import db
@@ -28,6 +29,8 @@ class SubsidyStandard(db.Model):
     amount_yuan: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+
+    occupation: Mapped[Occupation] = relationship()
 
     __table_args__ = (
         sa.UniqueConstraint("occupation_code", "level", name="uq_subsidy_standard_level"),

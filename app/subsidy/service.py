@@ -27,7 +27,7 @@ from app.courses.models import Course, CourseLevel
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
-from app.identity.models import Role, User
+from app.identity.models import User
 from app.learning.models import Enrollment, HeartbeatRecord, LessonProgress, StudySession
 from app.learning.rules import Reason as BeatReason
 from app.subsidy import rules
@@ -213,8 +213,10 @@ def standard_for(course: Course) -> SubsidyStandard | None:
 
 
 def standards() -> list[SubsidyStandard]:
-    query = sa.select(SubsidyStandard).order_by(
-        SubsidyStandard.occupation_code, SubsidyStandard.level
+    query = (
+        sa.select(SubsidyStandard)
+        .options(selectinload(SubsidyStandard.occupation))
+        .order_by(SubsidyStandard.occupation_code, SubsidyStandard.level)
     )
     return list(db.session.scalars(query))
 
@@ -311,8 +313,9 @@ def _grant(enrollment: Enrollment) -> Decision | None:
     )
 
 
-def subsidy_of(enrollment: Enrollment) -> Subsidy:
-    assessment = assess(enrollment)
+def subsidy_of(enrollment: Enrollment, facts: rules.Facts | None = None) -> Subsidy:
+    """The status, amount and certificate of an enrolment (from `facts` if already gathered)."""
+    assessment = rules.assess(facts if facts is not None else facts_for(enrollment))
     certificate = certificates.current_for(enrollment.id)
     return Subsidy(
         assessment, _amount(enrollment, assessment), certificate.number if certificate else None
@@ -338,7 +341,8 @@ def settle(enrollment: Enrollment) -> rules.Assessment:
 
     Safe to call any number of times; call it after anything that can change the status.
     """
-    assessment = assess(enrollment)
+    facts = facts_for(enrollment)
+    assessment = rules.assess(facts)
     if assessment.status is rules.Status.ELIGIBLE:
         if assessment.decision_id is None and _grant(enrollment) is None:
             standard = standard_for(enrollment.course)
@@ -352,7 +356,6 @@ def settle(enrollment: Enrollment) -> rules.Assessment:
             db.session.flush()
             log("subsidy.eligible", None, "enrollment", enrollment.id, _decision_detail(decision))
         if certificates.current_for(enrollment.id) is None:
-            facts = facts_for(enrollment)
             certificates.issue(enrollment.id, hours=round(facts.verified_s / 3600, 2))
         _keep_evidence(enrollment)
     elif assessment.status is rules.Status.INELIGIBLE:
@@ -409,7 +412,7 @@ def _reason(text: Any, field: str = "reason") -> str:
 
 
 def require_staff(user: User) -> None:
-    if user.role not in (Role.AUDITOR, Role.ADMIN):
+    if not user.is_staff:
         raise Forbidden(_l("Only auditors decide on subsidies."))
 
 
@@ -649,7 +652,7 @@ def review_queue(limit: int = 200) -> list[QueueItem]:
     return items[:limit]
 
 
-def check_json(check: rules.CheckFact) -> dict[str, Any]:
+def review_check_json(check: rules.CheckFact) -> dict[str, Any]:
     return {
         "id": check.id,
         "passed": check.passed,
@@ -671,7 +674,7 @@ def queue_item_json(item: QueueItem) -> dict[str, Any]:
         "completed": item.facts.complete,
         "risk": item.assessment.risk,
         "reasons": [reason_json(reason) for reason in item.assessment.reasons],
-        "checks": [check_json(check) for check in item.facts.checks if check.passed is not None],
+        "checks": [review_check_json(c) for c in item.facts.checks if c.passed is not None],
     }
 
 

@@ -14,13 +14,11 @@ from app.courses.models import LEVEL_LABELS, CourseLevel
 from app.errors import AppError
 from app.extensions import db
 from app.identity.auth import role_required
-from app.identity.models import Role
-from app.media.service import object_url
+from app.identity.models import STAFF_ROLES, Role
 from app.subsidy import bp, desk, service
+from app.subsidy.api import image_redirect
 from app.subsidy.rules import Status
 from app.verification.views import face_messages
-
-STAFF = (Role.AUDITOR, Role.ADMIN)
 
 STATUS_LABELS = {
     Status.IN_PROGRESS.value: _l("In progress"),
@@ -84,7 +82,7 @@ def _act(work: Callable[[], Any], done: str) -> bool:
 
 
 @bp.get("/audit")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def queue():
     flags, references = desk.waiting_identity()
     return render_template(
@@ -96,12 +94,12 @@ def queue():
 
 
 @bp.get("/audit/enrollments/<int:enrollment_id>")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def review(enrollment_id: int):
     enrollment = service.enrollment_by_id(enrollment_id)
-    state = service.subsidy_of(enrollment)
-    decisions, appeals = service.history(enrollment)
     facts = service.facts_for(enrollment)
+    state = service.subsidy_of(enrollment, facts)
+    decisions, appeals = service.history(enrollment)
     queue_ids = [item.enrollment.id for item in service.review_queue()]
     later = [i for i in queue_ids if i != enrollment.id]
     return render_template(
@@ -124,14 +122,9 @@ def review(enrollment_id: int):
 
 
 @bp.get("/audit/evidence/<int:evidence_id>")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def evidence_image(evidence_id: int):
-    evidence = desk.evidence_for_view(evidence_id, current_user)
-    desk.log_view(evidence, current_user)
-    db.session.commit()
-    response = redirect(object_url(evidence.key, current_app.config["EVIDENCE_URL_TTL_S"]))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return image_redirect(desk.evidence_for_view(evidence_id, current_user), current_user)
 
 
 def _back(enrollment_id: int, *, ok: bool = False):
@@ -142,7 +135,7 @@ def _back(enrollment_id: int, *, ok: bool = False):
 
 
 @bp.post("/audit/enrollments/<int:enrollment_id>/decision")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def decide(enrollment_id: int):
     decision = request.form.get("decision")
     ok = _act(
@@ -160,7 +153,7 @@ def decide(enrollment_id: int):
 
 
 @bp.post("/audit/checks/<int:check_id>/clear")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def clear_check(check_id: int):
     enrollment_id = request.form.get("enrollment_id", type=int) or 0
     _act(
@@ -177,7 +170,7 @@ def _return_to(default: str):
 
 
 @bp.get("/audit/flags/<int:flag_id>")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def flag(flag_id: int):
     item, pair = desk.flag_pair(flag_id)
     return render_template(
@@ -200,7 +193,7 @@ def flag(flag_id: int):
 
 
 @bp.post("/audit/flags/<int:flag_id>/resolve")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def resolve_flag(flag_id: int):
     _act(
         lambda: service.resolve_flag(
@@ -212,7 +205,7 @@ def resolve_flag(flag_id: int):
 
 
 @bp.get("/audit/references/<int:reference_id>")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def reference(reference_id: int):
     item, pair = desk.reference_pair(reference_id)
     return render_template(
@@ -235,7 +228,7 @@ def reference(reference_id: int):
 
 
 @bp.post("/audit/references/<int:reference_id>/decide")
-@role_required(*STAFF)
+@role_required(*STAFF_ROLES)
 def decide_reference(reference_id: int):
     _act(
         lambda: service.decide_reference(

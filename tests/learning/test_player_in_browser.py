@@ -195,9 +195,22 @@ def test_trainee_watches_the_demo_course_to_completion(
                 page.wait_for_selector(".lesson-progress")
                 assert page.locator(".lesson-progress .badge-ready").count() == 2
                 assert "您已完成本课程的全部课节" in page.content()
+                # Every check passed: eligible at the demo standard, with a certificate.
+                subsidy = page.locator("#subsidy")
+                assert subsidy.locator(".badge-eligible").count() == 1
+                assert "800.00" in subsidy.inner_text()
                 if shots:
                     page.screenshot(
                         path=shots / f"enrollment-{viewport['width']}.png", full_page=True
+                    )
+                subsidy.locator("a[href^='/certificates/']").click()
+                page.wait_for_selector("svg.qr")
+                assert (
+                    page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+                )
+                if shots:
+                    page.screenshot(
+                        path=shots / f"certificate-{viewport['width']}.png", full_page=True
                     )
     finally:
         fresh_app.config["HEARTBEAT_S"] = 15.0

@@ -95,7 +95,8 @@ def test_decisions_from_the_desk_need_a_reason_and_are_recorded(study, fresh_app
 def test_trainees_and_anonymous_visitors_never_see_the_desk(study, fresh_app, client):
     enrollment_id, _ = failed_check(study)
     anonymous = fresh_app.test_client()
-    assert anonymous.get("/audit").status_code in (302, 401)
+    sent_away = anonymous.get("/audit")
+    assert sent_away.status_code == 302 and "/login" in sent_away.headers["Location"]
     trainee = fresh_app.test_client()
     sign_in_page(trainee, TRAINEE_ID, TRAINEE_PASSWORD)
     assert trainee.get("/audit").status_code == 403
@@ -122,6 +123,7 @@ def test_admin_sets_a_standard_and_bad_amounts_are_refused(fresh_app):
         assert saved.status_code == 200
     listing = admin.get("/admin/standards").get_data(as_text=True)
     assert "1800.00" in listing and "1500.00" not in listing  # changed, not duplicated
+    assert f"{OCCUPATION}</span> 电工" in listing  # named as in the catalogue
     with fresh_app.app_context():
         entries = db.session.scalars(
             sa.select(AuditEntry).where(AuditEntry.action == "standard.set")

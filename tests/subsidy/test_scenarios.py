@@ -346,3 +346,65 @@ def test_with_four_eyes_a_second_auditor_must_confirm_a_rejection(
     body = study.enrollment(enrollment_id)
     assert body["subsidy"]["status"] == "ineligible"
     assert certificate(client, number)["valid"] is False
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        (
+            "post",
+            "/api/v1/audit/enrollments/{e}/decision",
+            "not json",
+            415,
+            "unsupported_media_type",
+        ),
+        ("post", "/api/v1/audit/enrollments/{e}/decision", [], 400, "malformed_json"),
+        (
+            "post",
+            "/api/v1/audit/enrollments/{e}/decision",
+            {"decision": 1, "reason": 2},
+            422,
+            "invalid",
+        ),
+        (
+            "post",
+            "/api/v1/audit/enrollments/{e}/decision",
+            {"decision": "approve", "reason": "x" * 2001},
+            422,
+            "invalid",
+        ),
+        (
+            "post",
+            "/api/v1/audit/enrollments/{e}/decision",
+            {"decision": "approve", "reason": "ok"},
+            409,
+            "already_eligible",
+        ),
+        ("post", "/api/v1/audit/checks/{c}/clear", {"reason": "ok"}, 409, "check_not_failed"),
+        ("post", "/api/v1/audit/checks/{c}/clear", {"reason": ["ok"]}, 422, "invalid"),
+        ("post", "/api/v1/audit/checks/999999/clear", {"reason": "ok"}, 404, "not_found"),
+        ("get", "/api/v1/audit/reviews?limit=abc", None, 422, "invalid"),
+        ("get", "/api/v1/audit/reviews?limit=0", None, 422, "invalid"),
+        ("post", "/api/v1/enrollments/{e}/appeal", {"message": "复核"}, 409, "not_rejected"),
+        ("post", "/api/v1/enrollments/{e}/appeal", {"message": None}, 422, "invalid"),
+        ("post", "/api/v1/enrollments/999999/appeal", {"message": "复核"}, 404, "not_found"),
+    ],
+)
+def test_garbage_gets_a_clear_4xx_and_changes_nothing(
+    study, standard, auditor, fresh_app, method, path, body, status, code
+):
+    enrollment_id = complete_honestly(study)  # eligible, its sign-in check passed
+    check_id = reason(study.enrollment(enrollment_id), "checks_passed")["evidence"]["checks"][0]
+    headers = study.auth if "appeal" in path else auditor
+    url = path.format(e=enrollment_id, c=check_id)
+    if isinstance(body, str):
+        response = study.client.post(url, data=body, headers=headers)
+    else:
+        response = getattr(study.client, method)(url, json=body, headers=headers)
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["error"]["code"] == code
+    assert response.get_json()["error"]["message"]
+    with fresh_app.app_context():
+        actions = db.session.scalars(sa.select(AuditEntry.action)).all()
+        assert not [a for a in actions if a.startswith("subsidy.") and a != "subsidy.eligible"]
+    assert study.enrollment(enrollment_id)["subsidy"]["status"] == "eligible"
