@@ -137,8 +137,7 @@ class Config:
     HEARTBEAT_S = env_float("HEARTBEAT_S", 15.0)
 
     # Face checks. A random check comes after a draw from [MIN, MAX] seconds of credited study;
-    # the trainee has CHECK_WINDOW_S to answer. FACE_THRESHOLD is the largest face distance
-    # accepted as the same person (see README: the error rates behind it).
+    # the trainee has CHECK_WINDOW_S to answer.
     CHECK_INTERVAL_MIN_S = env_float("CHECK_INTERVAL_MIN_S", 300.0)
     CHECK_INTERVAL_MAX_S = env_float("CHECK_INTERVAL_MAX_S", 900.0)
     CHECK_WINDOW_S = env_float("CHECK_WINDOW_S", 60.0)
@@ -149,7 +148,19 @@ class Config:
         env_bool("CHECKS_IN_WORKER", False) if env_str("CHECKS_IN_WORKER") else None
     )
     LIVENESS = env_bool("LIVENESS", True)
-    FACE_THRESHOLD = env_float("FACE_THRESHOLD", 0.5)
+    # The face model (README, "Face models and thresholds"): `default` (the vendored ONNX
+    # model), `dlib`, or the path of an ONNX file of the ArcFace family, whose input scale is
+    # FACE_MODEL_INPUT (`unit`: (x - 127) / 128; `raw`: 0-255). The thresholds are in the
+    # model's own terms (a distance for dlib, a cosine similarity for ONNX models); unset, the
+    # model's calibrated defaults, which a model of your own does not have.
+    FACE_MODEL = env_str("FACE_MODEL", "default")
+    FACE_MODEL_INPUT = env_str("FACE_MODEL_INPUT", "unit")
+    FACE_THRESHOLD: float | None = (
+        env_float("FACE_THRESHOLD", 0.0) if env_str("FACE_THRESHOLD") else None
+    )
+    FACE_DUPLICATE_THRESHOLD: float | None = (
+        env_float("FACE_DUPLICATE_THRESHOLD", 0.0) if env_str("FACE_DUPLICATE_THRESHOLD") else None
+    )
     FACE_MAX_BYTES = env_int("FACE_MAX_BYTES", 10 * 1024 * 1024)
     # Face images are kept this long after the subsidy decision they back (or after they were
     # taken, if no decision comes), then `flask evidence purge` removes them.
@@ -210,4 +221,18 @@ def load_config() -> Config:
     name = env_str("VERISKILL_ENV", "development")
     if name not in PROFILES:
         raise ConfigError(f"VERISKILL_ENV must be one of {sorted(PROFILES)}, not {name!r}")
-    return PROFILES[name]()
+    config = PROFILES[name]()
+    check_face_model(config)
+    return config
+
+
+def check_face_model(config: Config) -> None:
+    """An ONNX file of the operator's own has no calibrated thresholds: they must be given."""
+    if config.FACE_MODEL_INPUT not in ("unit", "raw"):
+        raise ConfigError(f"FACE_MODEL_INPUT must be unit or raw, not {config.FACE_MODEL_INPUT!r}")
+    own_model = config.FACE_MODEL not in ("default", "dlib")
+    if own_model and (config.FACE_THRESHOLD is None or config.FACE_DUPLICATE_THRESHOLD is None):
+        raise ConfigError(
+            "FACE_MODEL names a model of your own: set FACE_THRESHOLD and "
+            "FACE_DUPLICATE_THRESHOLD for it (README: Face models and thresholds)"
+        )

@@ -107,6 +107,10 @@ OCCUPATION_FIELDS: dict[str, Schema] = {
     "parent_code": nullable(string("The group above; null for major groups.")),
 }
 
+SCORE = (
+    "The best frame's face score, in the terms of the model that judged: a distance for "
+    "`dlib` (lower is more alike), a cosine similarity for ONNX models (higher is more alike)."
+)
 LEVEL_INPUTS = [*LEVEL_NAMES_ZH.values(), *(level.value for level in CourseLevel)]
 
 SCHEMAS: dict[str, Schema] = {
@@ -391,7 +395,7 @@ SCHEMAS: dict[str, Schema] = {
                 "type": "object",
                 "description": "What the reason rests on: ids of `check`s, `session`s, "
                 "`lessons`, a `flag`, a `decision` or an `appeal`, with figures such as "
-                "`distance` and `verified_s`.",
+                "`score` (with its `model`) and `verified_s`.",
             },
         }
     ),
@@ -419,7 +423,8 @@ SCHEMAS: dict[str, Schema] = {
             "id": integer(),
             "passed": {"type": "boolean"},
             "code": nullable(string("Why it failed, e.g. `mismatch`, `replay`, `expired`.")),
-            "distance": nullable({"type": "number", "description": "Face distance (best frame)."}),
+            "score": nullable({"type": "number", "description": SCORE}),
+            "model": nullable(string("The face model that judged the check.")),
             "at": string("When it was answered or expired.", format="date-time"),
             "cleared": {"type": "boolean", "description": "An auditor cleared this failure."},
         }
@@ -573,7 +578,7 @@ SCHEMAS: dict[str, Schema] = {
                 "`passed`, or why not: `mismatch`, `no_face`, `multiple_faces`, `replay`, "
                 "`liveness_failed`."
             ),
-            "distance": nullable({"type": "number", "description": "Best frame's face distance."}),
+            "score": nullable({"type": "number", "description": SCORE}),
             "retry": {
                 "type": "boolean",
                 "description": "No face was seen: answer again before the check expires.",
@@ -603,7 +608,9 @@ SCHEMAS: dict[str, Schema] = {
                     "with `retry`). Null while pending or judging."
                 )
             ),
-            "distance": nullable({"type": "number", "description": "Best frame's face distance."}),
+            "score": nullable({"type": "number", "description": SCORE}),
+            "threshold": nullable({"type": "number", "description": "The model's threshold."}),
+            "model": nullable(string("The face model that judged the check.")),
             "retry": {
                 "type": "boolean",
                 "description": "Still `pending`: answer again before the check expires.",

@@ -3,10 +3,13 @@
 Everything here is pure: bytes and arrays in, dataclasses out; no Flask, no database. Failures
 a trainee can act on raise ``FaceError`` with a stable ``code`` the app can show or translate.
 
-Detection and encoding are dlib's (through ``face_recognition``): the HOG frontal-face detector
-and the ResNet model that maps a face to 128 numbers, where two photos of one person lie less
-than about 0.6 apart. dlib runs on one core and does not release the GIL: run several worker
-processes, not threads, to check several snapshots at once.
+Detection and landmarks are dlib's: the HOG frontal-face detector and the 68-point shape
+predictor (the model files of ``face_recognition_models``). Turning a face into numbers and
+comparing them is the job of a ``face_models.FaceModel``; scores and thresholds are in that
+model's terms. dlib's objects and OpenCV's networks are not safe to share between threads
+(concurrent calls crashed the server and returned "225 faces found"), so every call into a
+model runs under one lock per process. dlib holds the GIL while it works, so the lock costs
+no throughput; run several processes to use several cores (``tools/bench_faces.py``).
 
 Images are arrays of shape (height, width, 3), RGB, ``uint8``. Landmarks are dlib's 68 points
 (the iBUG 300-W order) in image pixels. Directions follow the unmirrored camera image: the
@@ -20,7 +23,7 @@ from __future__ import annotations
 import io
 import math
 import struct
-import warnings
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,44 +33,32 @@ import cv2
 import dlib
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageOps
 
-# face_recognition_models locates its model files with pkg_resources, which setuptools >= 67.5
-# flags as deprecated on import (a DeprecationWarning, a UserWarning from 80.9); setuptools 82
-# removed it. Only that one warning is silenced. face_recognition also turns on Pillow's
-# LOAD_TRUNCATED_IMAGES for the whole process, which would let cut-off uploads decode as grey;
-# the previous value is put back.
-_load_truncated_before = ImageFile.LOAD_TRUNCATED_IMAGES
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API")
-    import face_recognition
-    import face_recognition.api as _fr_api
-ImageFile.LOAD_TRUNCATED_IMAGES = _load_truncated_before
+from media_pipeline import face_models
+from media_pipeline.face_models import Encoding, FaceModel
 
 __all__ = [
     "BLINK_MIN_DROP",
-    "DEFAULT_THRESHOLD",
-    "ENCODING_BYTES",
-    "ENCODING_SIZE",
     "ENROL_MAX_BRIGHTNESS",
     "ENROL_MIN_BLUR",
     "ENROL_MIN_BRIGHTNESS",
     "ENROL_MIN_FACE_PX",
     "LIVENESS_MIN_FRAMES",
     "MAX_BURST_FRAMES",
+    "MAX_DECODE_PIXELS",
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_PIXELS",
     "NEAR_DUPLICATE_MAX_BITS",
     "TURN_MIN_SHIFT",
     "UPSAMPLE_RETRY_MAX_SIDE",
+    "WORKING_MAX_PIXELS",
     "WORKING_MAX_SIDE",
     "Box",
     "BurstCode",
     "BurstFrame",
     "BurstResult",
     "Challenge",
-    "DetectorModel",
-    "Encoding",
     "FaceAnalysis",
     "FaceError",
     "FaceErrorCode",
@@ -80,11 +71,8 @@ __all__ = [
     "RgbImage",
     "analyze",
     "best_of_burst",
-    "decide",
     "decode_image",
-    "distance",
-    "encoding_from_bytes",
-    "encoding_to_bytes",
+    "encode",
     "hamming",
     "is_near_duplicate",
     "liveness",
@@ -103,12 +91,10 @@ FaceErrorCode = Literal[
 ]
 Purpose = Literal["enrol", "check"]
 Challenge = Literal["blink", "turn_left", "turn_right"]
-DetectorModel = Literal["hog", "cnn"]
 BurstCode = Literal["match", "no_match"] | FaceErrorCode
 LivenessReason = Literal["ok", "too_few_frames", "no_blink", "no_turn", "wrong_direction"]
 
 RgbImage = npt.NDArray[np.uint8]
-Encoding = npt.NDArray[np.float64]
 Point = tuple[float, float]
 Landmarks = tuple[Point, ...]
 """dlib's 68 face points in image pixels: jaw 0-16, brows 17-26, nose 27-35, the eye on the
@@ -117,10 +103,18 @@ image's left 36-41, the other eye 42-47, mouth 48-67."""
 # --------------------------------------------------------------------------- limits
 
 MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024
+# What a header may declare at all.
 MAX_IMAGE_PIXELS: Final = 40_000_000
-# Photos are shrunk to this longest side before detection: a phone's 12 MP photo takes ~1 s
-# to scan at full size and its face is still several hundred pixels tall at 1280.
+# What may be decoded into memory: a JPEG is decoded reduced by libjpeg (1/2, 1/4 or 1/8,
+# nearly free), so a 40-megapixel one decodes as about 2.5; a PNG or WebP is decoded whole
+# and may have at most this many pixels (a 1080p frame has 2.1 million), else it is refused.
+# Twelve 40-megapixel PNG frames once held a web thread for 22 s.
+MAX_DECODE_PIXELS: Final = 4_200_000
+# Photos are shrunk to this longest side, and to at most WORKING_MAX_PIXELS, before
+# detection: a phone's 12 MP photo takes ~1 s to scan at full size and its face is still
+# several hundred pixels tall at 1280 x 720. No frame costs more than a 1080p frame.
 WORKING_MAX_SIDE: Final = 1280
+WORKING_MAX_PIXELS: Final = 1280 * 720
 # Upsampling doubles each side (4x the detection time); only worth it on webcam-sized frames.
 # On larger images a face that needs it is far too small to use anyway.
 UPSAMPLE_RETRY_MAX_SIDE: Final = 1024
@@ -146,19 +140,8 @@ ENROL_MIN_BLUR: Final = 30.0
 BLUR_SAMPLE_PX: Final = 128
 BLUR_SAMPLE_STD: Final = 32.0
 
-# --------------------------------------------------------------------------- matching
+# --------------------------------------------------------------------------- bursts
 
-# Euclidean distance between encodings at or under which two faces are taken as one person.
-# On LFW, 0.6 gives ~1 % false accepts and 3 % false rejects, 0.5 gives 0.03 % and 23 %.
-# The costly error here is a false accept (someone else studying in the trainee's name), and
-# users report more false matches between East Asian faces at 0.6 than LFW suggests
-# (ageitgey/face_recognition issues #412: 10 % of other people matched, #431), so 0.5.
-# False rejects should be far fewer than LFW's 23 %: enrolment and checks are frontal webcam
-# shots, and a burst is judged on its best frame. Same person in the test photos: 0.33-0.44;
-# different people: 0.70 and up.
-DEFAULT_THRESHOLD: Final = 0.5
-ENCODING_SIZE: Final = 128
-ENCODING_BYTES: Final = ENCODING_SIZE * 8
 MAX_BURST_FRAMES: Final = 20
 
 # --------------------------------------------------------------------------- replay
@@ -244,7 +227,7 @@ class FaceAnalysis:
     1 when the fast pass (0) found nothing and the image was small enough to retry."""
 
     box: Box
-    encoding: Encoding
+    encoding: Encoding | None  # None when asked not to encode (``analyze(..., model=None)``)
     landmarks: Landmarks
     quality: Quality
     upsample: int
@@ -253,29 +236,32 @@ class FaceAnalysis:
 @dataclass(frozen=True, slots=True)
 class BurstFrame:
     """One snapshot of a burst: ``code`` is None when exactly one face was found, else why not;
-    ``dhash`` is None only when the bytes were not a usable image."""
+    ``dhash`` is None only when the bytes were not a usable image. ``score`` is None for a
+    frame with one face that was not compared, because an earlier frame already matched."""
 
     index: int
     code: FaceErrorCode | None
     message: str
-    distance: float | None
+    score: float | None
     analysis: FaceAnalysis | None
     dhash: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class BurstResult:
-    """A burst judged on its best frame: the smallest distance among frames with one face.
+    """A burst judged on its frames with one face: the first that matches, else the closest.
 
     ``code`` is ``match`` or ``no_match`` when some frame had one face, else the most telling
-    frame error (``multiple_faces`` before ``no_face`` before image errors).
+    frame error (``multiple_faces`` before ``no_face`` before image errors). ``score`` and
+    ``threshold`` are in the terms of ``model`` (the name of the model that compared).
     """
 
     passed: bool
     code: BurstCode
-    distance: float | None
+    score: float | None
     best_index: int | None
     threshold: float
+    model: str
     frames: tuple[BurstFrame, ...]
 
     @property
@@ -308,14 +294,16 @@ def decode_image(
     max_bytes: int = MAX_IMAGE_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
     max_side: int = WORKING_MAX_SIDE,
+    max_working_pixels: int = WORKING_MAX_PIXELS,
 ) -> RgbImage:
-    """Decode a JPEG, PNG or WebP photo into an RGB array, upright and at most ``max_side``.
+    """Decode a JPEG, PNG or WebP photo into an RGB array, upright, with its longest side at
+    most ``max_side`` and at most ``max_working_pixels`` pixels.
 
     EXIF orientation is applied; transparency is laid on white; 16-bit, palette and grey
     images become 8-bit RGB. The size in the header is checked before any pixel is decoded.
-    Raises ``FaceError`` with ``image_too_large`` (more than ``max_bytes`` or ``max_pixels``)
-    or ``not_an_image`` (another format such as GIF or SVG, an animation, damaged or cut-off
-    data).
+    Raises ``FaceError`` with ``image_too_large`` (more than ``max_bytes`` or ``max_pixels``,
+    or a PNG or WebP over ``MAX_DECODE_PIXELS``) or ``not_an_image`` (another format such as
+    GIF or SVG, an animation, damaged or cut-off data).
     """
     if len(data) > max_bytes:
         raise FaceError(
@@ -344,10 +332,17 @@ def decode_image(
         is_jpeg = image.format in ("JPEG", "MPO")
         if not is_jpeg and getattr(image, "is_animated", False):
             raise FaceError("not_an_image", "an animated image is not a photo")
-        if is_jpeg:
+        scale = _working_scale(width, height, max_side, max_working_pixels)
+        if is_jpeg and scale < 1:
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is much larger than
-            # needed: less memory and time; the result is still at least max_side.
-            image.draft("RGB", (max_side, max_side))
+            # needed: less memory and time; the result is still at least the working size.
+            image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
+            raise FaceError(
+                "image_too_large",
+                f"the image is {width}x{height} pixels; a PNG or WebP may have at most "
+                f"{MAX_DECODE_PIXELS} (send a JPEG, or a smaller picture)",
+            )
         try:
             image.load()
             upright = ImageOps.exif_transpose(image)
@@ -356,11 +351,15 @@ def decode_image(
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
             raise FaceError("not_an_image", "the image data is damaged or incomplete") from exc
     rgb = _to_rgb(upright)
-    if max(rgb.size) > max_side:
-        scale = max_side / max(rgb.size)
-        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    scale = _working_scale(rgb.width, rgb.height, max_side, max_working_pixels)
+    if scale < 1:
+        size = (max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale)))
         rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def _working_scale(width: int, height: int, max_side: int, max_pixels: int) -> float:
+    return min(1.0, max_side / max(width, height), math.sqrt(max_pixels / (width * height)))
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -379,39 +378,65 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 # --------------------------------------------------------------------------- analyze
 
+# dlib's detector, shape predictor and every face model are called under this lock: none of
+# them may be used from two threads at once. One set per process, loaded on first use.
+_engine_lock = threading.Lock()
+_dlib_objects: tuple[object, object] | None = None
+
+
+def _detector_and_predictor() -> tuple[object, object]:
+    global _dlib_objects
+    if _dlib_objects is None:
+        files = face_models._dlib_model_files()
+        _dlib_objects = (
+            dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(files.pose_predictor_model_location()),
+        )
+    return _dlib_objects
+
 
 def analyze(
     rgb: RgbImage,
     *,
     purpose: Purpose,
+    model: FaceModel | None,
     upsample: int = 0,
-    model: DetectorModel = "hog",
 ) -> FaceAnalysis:
-    """Find the one face in ``rgb``, measure it, and encode it.
+    """Find the one face in ``rgb``, measure it, take its 68 landmarks and, with a ``model``,
+    encode it (``model=None``: landmarks only, for frames liveness needs but no comparison).
 
     Detection runs with ``upsample`` (0: fastest, finds faces from ~70 px); when that finds
     nothing on an image no larger than ``UPSAMPLE_RETRY_MAX_SIDE``, it retries once with 1
     (faces from ~40 px). Both purposes refuse ``no_face`` and ``multiple_faces``; ``enrol``
     also refuses ``face_too_small``, ``too_dark``, ``too_bright`` and ``too_blurry`` (in that
-    order), since every later check is compared with the enrolled face.
+    order), since every later check is compared with the enrolled face. Safe to call from
+    several threads: the model work is serialised.
     """
     image = _checked_rgb(rgb)
-    boxes, used_upsample = _detect(image, upsample=upsample, model=model)
-    if not boxes:
-        raise FaceError("no_face", "no face found")
-    if len(boxes) > 1:
-        raise FaceError("multiple_faces", f"{len(boxes)} faces found; only one person please")
-    box = boxes[0]
-    quality = _measure(image, box, face_count=len(boxes))
-    if purpose == "enrol":
-        _enrol_gates(quality)
+    if upsample < 0:
+        raise ValueError("upsample must be 0 or more")
+    with _engine_lock:
+        boxes, used_upsample = _detect(image, upsample)
+        if not boxes:
+            raise FaceError("no_face", "no face found")
+        if len(boxes) > 1:
+            raise FaceError("multiple_faces", f"{len(boxes)} faces found; only one person please")
+        box = boxes[0]
+        quality = _measure(image, box, face_count=len(boxes))
+        if purpose == "enrol":
+            _enrol_gates(quality)
+        landmarks = _landmarks(image, box)
+        encoding = model.embed(image, tuple(box), landmarks) if model is not None else None
     return FaceAnalysis(
-        box=box,
-        encoding=_encode(image, box),
-        landmarks=_landmarks(image, box),
-        quality=quality,
-        upsample=used_upsample,
+        box=box, encoding=encoding, landmarks=landmarks, quality=quality, upsample=used_upsample
     )
+
+
+def encode(rgb: RgbImage, analysis: FaceAnalysis, model: FaceModel) -> Encoding:
+    """The encoding of a face ``analyze`` found without encoding it."""
+    image = _checked_rgb(rgb)
+    with _engine_lock:
+        return model.embed(image, tuple(analysis.box), analysis.landmarks)
 
 
 def _checked_rgb(rgb: RgbImage) -> RgbImage:
@@ -422,20 +447,28 @@ def _checked_rgb(rgb: RgbImage) -> RgbImage:
     return np.ascontiguousarray(rgb)
 
 
-def _detect(rgb: RgbImage, *, upsample: int, model: DetectorModel) -> tuple[list[Box], int]:
-    if upsample < 0:
-        raise ValueError("upsample must be 0 or more")
-    boxes = _face_locations(rgb, upsample, model)
+def _detect(rgb: RgbImage, upsample: int) -> tuple[list[Box], int]:
+    boxes = _face_locations(rgb, upsample)
     if not boxes and upsample == 0 and max(rgb.shape[:2]) <= UPSAMPLE_RETRY_MAX_SIDE:
-        return _face_locations(rgb, 1, model), 1
+        return _face_locations(rgb, 1), 1
     return boxes, upsample
 
 
-def _face_locations(rgb: RgbImage, upsample: int, model: DetectorModel) -> list[Box]:
-    found = face_recognition.face_locations(rgb, number_of_times_to_upsample=upsample, model=model)
-    boxes = [Box(*(int(value) for value in location)) for location in found]
-    # Boxes are clipped to the image; one clipped to nothing is no face.
-    return [box for box in boxes if box.height > 0 and box.width > 0]
+def _face_locations(rgb: RgbImage, upsample: int) -> list[Box]:
+    detector, _ = _detector_and_predictor()
+    height, width = rgb.shape[:2]
+    boxes = []
+    for rect in detector(rgb, upsample):  # type: ignore[operator]
+        # Clipped to the image; one clipped to nothing is no face.
+        box = Box(
+            top=max(int(rect.top()), 0),
+            right=min(int(rect.right()), width),
+            bottom=min(int(rect.bottom()), height),
+            left=max(int(rect.left()), 0),
+        )
+        if box.height > 0 and box.width > 0:
+            boxes.append(box)
+    return boxes
 
 
 def _measure(rgb: RgbImage, box: Box, *, face_count: int) -> Quality:
@@ -465,54 +498,10 @@ def _enrol_gates(quality: Quality) -> None:
         raise FaceError("too_blurry", f"the face is blurred (sharpness {quality.blur:.0f})")
 
 
-def _encode(rgb: RgbImage, box: Box) -> Encoding:
-    encodings = face_recognition.face_encodings(rgb, known_face_locations=[tuple(box)])
-    encoding = np.array(encodings[0], dtype=np.float64)
-    encoding.setflags(write=False)  # the analysis is frozen; so is its encoding
-    return encoding
-
-
 def _landmarks(rgb: RgbImage, box: Box) -> Landmarks:
-    shape = _fr_api.pose_predictor_68_point(
-        rgb, dlib.rectangle(box.left, box.top, box.right, box.bottom)
-    )
+    _, predictor = _detector_and_predictor()
+    shape = predictor(rgb, dlib.rectangle(box.left, box.top, box.right, box.bottom))  # type: ignore[operator]
     return tuple((float(point.x), float(point.y)) for point in shape.parts())
-
-
-# --------------------------------------------------------------------------- compare
-
-
-def distance(a: Encoding | Sequence[float], b: Encoding | Sequence[float]) -> float:
-    """Euclidean distance between two encodings, as ``face_recognition.face_distance``."""
-    first = _as_encoding(a)
-    second = _as_encoding(b)
-    return float(np.linalg.norm(first - second))
-
-
-def decide(distance: float, threshold: float = DEFAULT_THRESHOLD) -> bool:
-    """Same person when the distance is at most ``threshold``."""
-    if not 0.0 < threshold < 2.0:
-        raise ValueError("the threshold must lie between 0 and 2")
-    return math.isfinite(distance) and distance <= threshold
-
-
-def _as_encoding(value: Encoding | Sequence[float]) -> Encoding:
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != (ENCODING_SIZE,) or not np.all(np.isfinite(array)):
-        raise ValueError(f"an encoding is {ENCODING_SIZE} finite numbers")
-    return array
-
-
-def encoding_to_bytes(encoding: Encoding | Sequence[float]) -> bytes:
-    """The encoding as 128 little-endian float64 values (1024 bytes), for storage."""
-    return _as_encoding(encoding).astype("<f8").tobytes()
-
-
-def encoding_from_bytes(data: bytes) -> Encoding:
-    """Inverse of ``encoding_to_bytes``."""
-    if len(data) != ENCODING_BYTES:
-        raise ValueError(f"a stored encoding is {ENCODING_BYTES} bytes, got {len(data)}")
-    return _as_encoding(np.frombuffer(data, dtype="<f8").astype(np.float64))
 
 
 # --------------------------------------------------------------------------- bursts
@@ -529,53 +518,77 @@ def best_of_burst(
     frames: Sequence[bytes],
     reference_encoding: Encoding | Sequence[float],
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    model: FaceModel,
+    threshold: float,
     max_frames: int = MAX_BURST_FRAMES,
 ) -> BurstResult:
-    """Check a burst of webcam snapshots against the enrolled encoding.
+    """Check a burst of webcam snapshots against the enrolled encoding (made by ``model``).
 
-    Each frame is decoded and analysed as a check; the burst passes when the closest frame
-    with exactly one face is within ``threshold``: one frame caught mid-blink, turned away or
-    black does not sink it. Frames with several faces are reported (``multiple_faces_seen``)
-    but do not fail a burst another frame matched: that is the caller's policy.
+    Every frame is decoded and analysed as a check (liveness needs the landmarks of each),
+    but frames are only encoded until one matches: the burst passes on the first frame with
+    exactly one face within ``threshold``, so one frame caught mid-blink, turned away or black
+    does not sink it. Without a match the closest frame is reported. Frames with several faces
+    are reported (``multiple_faces_seen``) but do not fail a burst another frame matched: that
+    is the caller's policy.
     """
     if not frames:
         raise ValueError("a burst needs at least one frame")
     if len(frames) > max_frames:
         raise ValueError(f"a burst has at most {max_frames} frames, got {len(frames)}")
-    reference = _as_encoding(reference_encoding)
-    results = tuple(_burst_frame(index, data, reference) for index, data in enumerate(frames))
-    scored = [frame for frame in results if frame.distance is not None]
+    reference = model.check_encoding(reference_encoding)
+    model.check_threshold(threshold)
+    results: list[BurstFrame] = []
+    matched: BurstFrame | None = None
+    for index, data in enumerate(frames):
+        frame = _burst_frame(index, data, reference, None if matched else model)
+        if matched is None and frame.score is not None and model.accepts(frame.score, threshold):
+            matched = frame
+        results.append(frame)
+    scored = [frame for frame in results if frame.score is not None]
     if scored:
-        best = min(scored, key=lambda frame: cast(float, frame.distance))
-        best_distance = cast(float, best.distance)
-        passed = decide(best_distance, threshold)
+        best = matched
+        if best is None:
+            best = scored[0]
+            for frame in scored[1:]:
+                if model.closer(cast(float, frame.score), cast(float, best.score)):
+                    best = frame
         return BurstResult(
-            passed=passed,
-            code="match" if passed else "no_match",
-            distance=best_distance,
+            passed=matched is not None,
+            code="match" if matched is not None else "no_match",
+            score=best.score,
             best_index=best.index,
             threshold=threshold,
-            frames=results,
+            model=model.name,
+            frames=tuple(results),
         )
     codes = {frame.code for frame in results}
     code = next((code for code in _BURST_ERROR_ORDER if code in codes), "no_face")
     return BurstResult(
-        passed=False, code=code, distance=None, best_index=None, threshold=threshold, frames=results
+        passed=False,
+        code=code,
+        score=None,
+        best_index=None,
+        threshold=threshold,
+        model=model.name,
+        frames=tuple(results),
     )
 
 
-def _burst_frame(index: int, data: bytes, reference: Encoding) -> BurstFrame:
+def _burst_frame(
+    index: int, data: bytes, reference: Encoding, model: FaceModel | None
+) -> BurstFrame:
     try:
         rgb = decode_image(data)
     except FaceError as exc:
         return BurstFrame(index, exc.code, exc.message, None, None, None)
     dhash = near_duplicate_hash(rgb)
     try:
-        analysis = analyze(rgb, purpose="check")
+        analysis = analyze(rgb, purpose="check", model=model)
     except FaceError as exc:
         return BurstFrame(index, exc.code, exc.message, None, None, dhash)
-    return BurstFrame(index, None, "", distance(analysis.encoding, reference), analysis, dhash)
+    if model is None or analysis.encoding is None:
+        return BurstFrame(index, None, "", None, analysis, dhash)
+    return BurstFrame(index, None, "", model.score(analysis.encoding, reference), analysis, dhash)
 
 
 # --------------------------------------------------------------------------- liveness

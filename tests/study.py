@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from app.courses import service as courses
+from app.courses.models import Course, Lesson
 from app.extensions import db
 from app.identity.models import User
 from app.jobs.service import run_pending
+from app.learning.models import Enrollment, StudySession
+from app.platforms.models import Platform
 from app.verification import service as verification
 from tests.conftest import (
     TRAINEE_ID,
@@ -148,3 +153,28 @@ def checks_every_4s(fresh_app, monkeypatch):
 @pytest.fixture
 def study_without_face(client, fresh_app):
     yield from _study(client, fresh_app, face=False)
+
+
+def study_session(app, user_id: int) -> int:
+    """Rows a check hangs on: a course, a lesson, an enrolment, a session (no video needed)."""
+    make_platform(app, f"平台{user_id}")
+    with app.app_context():
+        platform = db.session.scalar(sa.select(Platform).where(Platform.name == f"平台{user_id}"))
+        course = Course(
+            platform_id=platform.id,
+            occupation_code="6-31-01-03",
+            title="低压电工作业",
+            hours=Decimal("16"),
+        )
+        course.lessons.append(Lesson(position=1, title="第一课"))
+        db.session.add(course)
+        db.session.flush()
+        enrollment = Enrollment(trainee_id=user_id, course_id=course.id)
+        db.session.add(enrollment)
+        db.session.flush()
+        session = StudySession(
+            enrollment_id=enrollment.id, lesson_id=course.lessons[0].id, trainee_id=user_id
+        )
+        db.session.add(session)
+        db.session.commit()
+        return session.id

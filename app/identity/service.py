@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import security
 from app.db import utcnow
@@ -249,9 +250,15 @@ def user_for_token(token: str, *, now: datetime | None = None) -> User | None:
     row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
     if row is None or not row.usable_at(now) or not row.user.is_active:
         return None
-    # Writing on every request would be a hot row; a minute's precision is plenty.
+    # Writing on every request would be a hot row; a minute's precision is plenty. The stamp
+    # is its own short transaction: in the request's, it would hold SQLite's write lock through
+    # whatever the request does next (seconds of face work), and other writers would time out.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-        row.last_used_at = now
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+            )
+        set_committed_value(row, "last_used_at", now)
     return row.user
 
 

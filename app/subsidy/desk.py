@@ -140,7 +140,8 @@ class FacePair:
 
     left: tuple[User, Evidence | None]
     right: tuple[User, Evidence | None]
-    distance: float | None
+    score: float | None  # in the terms of `model`
+    model: str | None
     open: bool
 
 
@@ -158,7 +159,8 @@ def flag_pair(flag_id: int) -> tuple[IdentityFlag, FacePair]:
     pair = FacePair(
         (flagged, reference_evidence(flagged.id)),
         (other, reference_evidence(other.id)),
-        flag.distance,
+        flag.score,
+        flag.model,
         flag.status is FlagStatus.OPEN,
     )
     return flag, pair
@@ -173,6 +175,7 @@ def reference_pair(reference_id: int) -> tuple[FaceReference, FacePair]:
     pair = FacePair(
         (user, reference_evidence(user.id)),
         (user, _reference_photo(reference)),
+        None,
         None,
         reference.status is FaceStatus.PENDING_APPROVAL,
     )
@@ -200,14 +203,22 @@ def evidence_for_view(evidence_id: int, viewer: User) -> Evidence:
 
 
 def check_image(check_id: int, viewer: User) -> Evidence:
-    """The frame of a check's answer that came closest to the reference."""
+    """The frame of a check's answer that came closest to the reference (the one that matched,
+    in a passed check)."""
     require_staff(viewer)
     frames = db.session.scalars(
         sa.select(Evidence).where(Evidence.check_id == check_id).order_by(Evidence.id)
     ).all()
     if not frames:
         raise NotFound(_l("This check has no retained image."), code="no_image")
-    best = min(frames, key=lambda e: (e.distance is None, e.distance or 0.0, e.id))
+    check = db.session.get(Check, check_id)
+    scored = [frame for frame in frames if frame.score is not None]
+    best = frames[0]
+    if scored and check is not None and check.model is not None:
+        best = scored[0]
+        for frame in scored[1:]:
+            if verification.closer(check.model, frame.score, best.score):
+                best = frame
     return evidence_for_view(best.id, viewer)
 
 

@@ -34,6 +34,7 @@ class Status(StrEnum):
 # replayed picture are deliberate; a missed check is usually a closed tab.
 RISK = {
     "duplicate_identity": 100,
+    "possible_duplicate": 45,
     "check_replay": 80,
     "check_mismatch": 60,
     "check_liveness_failed": 50,
@@ -53,7 +54,8 @@ class CheckFact:
     session_id: int
     passed: bool | None  # None while it waits for an answer
     code: str | None
-    distance: float | None
+    score: float | None  # in the terms of `model`
+    model: str | None
     at: datetime
     cleared_by: int | None = None  # the clearing decision
 
@@ -61,10 +63,11 @@ class CheckFact:
 @dataclass(frozen=True)
 class FlagFact:
     id: int
-    code: str  # duplicate_identity
+    code: str  # duplicate_identity, possible_duplicate
     open: bool
     confirmed: bool
-    distance: float | None
+    score: float | None  # in the terms of `model`
+    model: str | None
     at: datetime
 
 
@@ -124,12 +127,18 @@ def _signals(facts: Facts, since: datetime | None) -> list[Reason]:
                 "check": check.id,
                 "session": check.session_id,
                 "code": check.code,
-                "distance": check.distance,
+                "score": check.score,
+                "model": check.model,
             }
             signals.append(Reason(f"check_{check.code}", evidence))
     for flag in facts.flags:
         if (flag.open or flag.confirmed) and _after(flag.at, since):
-            evidence = {"flag": flag.id, "distance": flag.distance, "confirmed": flag.confirmed}
+            evidence = {
+                "flag": flag.id,
+                "score": flag.score,
+                "model": flag.model,
+                "confirmed": flag.confirmed,
+            }
             signals.append(Reason(flag.code, evidence))
     return signals
 

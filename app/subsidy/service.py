@@ -60,6 +60,9 @@ REASON_MESSAGES = {
     "check_liveness_failed": _l("Face check %(check)s did not show a live person."),
     "check_expired": _l("Face check %(check)s was not answered in time."),
     "duplicate_identity": _l("The enrolled face matches another trainee's."),
+    "possible_duplicate": _l(
+        "The enrolled face resembles another trainee's; an auditor compares them."
+    ),
     "spot_check": _l("Chosen at random for a spot check by an auditor."),
     "appealed": _l("The trainee appealed against the rejection."),
     "rejection_proposed": _l("An auditor rejected this; a second auditor must confirm it."),
@@ -116,7 +119,8 @@ def _facts(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
                 session_id=check.session_id,
                 passed=passed,
                 code=check.code,
-                distance=check.distance,
+                score=check.score,
+                model=check.model,
                 at=check.answered_at or check.expires_at,
                 cleared_by=cleared.get(check.id),
             )
@@ -133,7 +137,8 @@ def _facts(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
                 code=flag.code,
                 open=flag.status is FlagStatus.OPEN,
                 confirmed=confirmed,
-                distance=flag.distance,
+                score=flag.score,
+                model=flag.model,
                 at=(flag.resolved_at if confirmed else None) or flag.created_at,
             )
         )
@@ -657,7 +662,8 @@ def review_check_json(check: rules.CheckFact) -> dict[str, Any]:
         "id": check.id,
         "passed": check.passed,
         "code": check.code,
-        "distance": check.distance,
+        "score": check.score,
+        "model": check.model,
         "at": check.at.isoformat(),
         "cleared": check.cleared_by is not None,
     }

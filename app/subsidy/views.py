@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -18,6 +18,7 @@ from app.identity.models import STAFF_ROLES, Role
 from app.subsidy import bp, desk, service
 from app.subsidy.api import image_redirect
 from app.subsidy.rules import Status
+from app.verification.models import FlagStatus
 from app.verification.views import face_messages
 
 STATUS_LABELS = {
@@ -25,6 +26,10 @@ STATUS_LABELS = {
     Status.ELIGIBLE.value: _l("Eligible for the subsidy"),
     Status.NEEDS_REVIEW.value: _l("Waiting for an auditor"),
     Status.INELIGIBLE.value: _l("Not eligible"),
+    # identity flags
+    FlagStatus.OPEN.value: _l("Open"),
+    FlagStatus.CLEARED.value: _l("Cleared: two different people"),
+    FlagStatus.CONFIRMED.value: _l("Confirmed: one person"),
 }
 
 
@@ -44,6 +49,7 @@ REASON_LABELS = {
     "check_no_face": _l("No face"),
     "check_expired": _l("Check missed"),
     "duplicate_identity": _l("Duplicate identity"),
+    "possible_duplicate": _l("Possible duplicate"),
     "spot_check": _l("Spot check"),
     "appealed": _l("Appeal"),
     "rejection_proposed": _l("Rejection to confirm"),
@@ -181,8 +187,8 @@ def flag(flag_id: int):
             {"user": pair.left[0], "evidence": pair.left[1], "caption": _("Flagged enrolment")},
             {"user": pair.right[0], "evidence": pair.right[1], "caption": _("Already enrolled")},
         ],
-        distance=pair.distance,
-        threshold=current_app.config["FACE_THRESHOLD"],
+        score=pair.score,
+        model=pair.model,
         open=pair.open,
         action=url_for("subsidy.resolve_flag", flag_id=item.id),
         choices=[
@@ -219,8 +225,8 @@ def reference(reference_id: int):
             {"user": pair.left[0], "evidence": pair.left[1], "caption": _("Face in use")},
             {"user": pair.right[0], "evidence": pair.right[1], "caption": _("New face")},
         ],
-        distance=None,
-        threshold=current_app.config["FACE_THRESHOLD"],
+        score=None,
+        model=None,
         open=pair.open,
         action=url_for("subsidy.decide_reference", reference_id=item.id),
         choices=[("approve", _("Approve"), ""), ("reject", _("Reject"), "danger")],

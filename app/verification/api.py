@@ -85,7 +85,7 @@ def api_answer_check(check_id: int):
         {
             "passed": verdict.passed,
             "code": verdict.code,
-            "distance": verdict.distance,
+            "score": verdict.score,
             "retry": verdict.retry,
             "voided_s": round(verdict.voided_s, 3),
         }

@@ -1,8 +1,11 @@
-"""`flask faces compare|calibrate` and `flask evidence purge`: face tools for operators.
+"""`flask faces compare|calibrate|reencode` and `flask evidence purge`: tools for operators.
 
 ``compare`` runs the face engine on files, as a check would, for support staff and scripts.
-``calibrate`` measures the match threshold against the enrolled faces. ``purge`` removes face
-images past their retention date; the rows stay, so what was decided remains on record.
+``calibrate`` measures the configured model's match threshold against the enrolled faces.
+``reencode`` moves every reference to the configured model. ``purge`` removes face images past
+their retention date; the rows stay, so what was decided remains on record. Scores and
+thresholds are in the configured model's terms (a distance for dlib: lower is closer; a cosine
+similarity for ONNX models: higher is closer).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class FaceCache:
 
     def __init__(self) -> None:
         self.engine = service.faces()
+        self.model = service.model()
         self.max_bytes = int(current_app.config["FACE_MAX_BYTES"])
         self.seen: dict[Path, Face] = {}
 
@@ -89,27 +93,33 @@ class FaceCache:
             data = file.read(self.max_bytes + 1)  # one byte over is enough to refuse it
         try:
             rgb = engine.decode_image(data, max_bytes=self.max_bytes)
-            analysis = engine.analyze(rgb, purpose="check")
+            analysis = engine.analyze(rgb, purpose="check", model=self.model)
         except engine.FaceError as error:
             return Face(None, error.code, error.message)
         return Face(analysis.encoding)
 
 
 def compare_pair(cache: FaceCache, ref: Path, probe: Path, limit: float) -> dict[str, Any]:
-    """The verdict on one pair as printed; unusable inputs are explained on stderr."""
+    """The verdict on one pair as printed; unusable inputs are explained on stderr.
+
+    ``score`` and ``threshold`` are in the model's terms; ``distance`` repeats the score for
+    dlib, whose score is one (and is null for other models)."""
+    model = cache.model
+    verdict: dict[str, Any] = {"match": False, "model": model.name, "score": None}
+    if model.metric == "distance":
+        verdict["distance"] = None
+    verdict["threshold"] = limit
     for role, path in (("ref", ref), ("probe", probe)):
         face = cache.get(path)
         if face.encoding is None:
             click.echo(f"{role} {path}: {face.code}: {face.message}", err=True)
-            return {"match": False, "distance": None, "threshold": limit, "code": face.code}
-    measured = cache.engine.distance(cache.get(ref).encoding, cache.get(probe).encoding)
-    matched = cache.engine.decide(measured, limit)
-    return {
-        "match": matched,
-        "distance": round(measured, 4),
-        "threshold": limit,
-        "code": "match" if matched else "no_match",
-    }
+            return {**verdict, "code": face.code}
+    score = round(model.score(cache.get(ref).encoding, cache.get(probe).encoding), 4)
+    matched = model.accepts(score, limit)
+    verdict.update(match=matched, score=score, code="match" if matched else "no_match")
+    if model.metric == "distance":
+        verdict["distance"] = score
+    return verdict
 
 
 def read_pairs(pairs_file: Path) -> list[tuple[Path, Path]]:
@@ -163,8 +173,9 @@ def _dumps(value: dict[str, Any]) -> str:
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0.0, 2.0, min_open=True, max_open=True),
-    help="Largest distance taken as the same person.  [default: FACE_THRESHOLD]",
+    type=click.FloatRange(-1.0, 2.0, min_open=True, max_open=True),
+    help="The model's threshold for the same person (a distance for dlib, at most; a "
+    "similarity for ONNX models, at least).  [default: FACE_THRESHOLD]",
 )
 @click.pass_context
 def compare(
@@ -184,6 +195,11 @@ def compare(
         raise click.UsageError("give either REF and PROBE, or --pairs FILE, not both")
     if pairs_file is None and (ref is None or probe is None):
         raise click.UsageError("give REF and PROBE, or --pairs FILE")
+    if threshold is not None:
+        try:
+            service.model().check_threshold(threshold)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--threshold") from None
     limit = threshold if threshold is not None else service.threshold()
     if pairs_file is not None:
         pairs = read_pairs(pairs_file)
@@ -191,13 +207,13 @@ def compare(
         unusable = False
         for pair_ref, pair_probe in pairs:
             verdict = compare_pair(cache, pair_ref, pair_probe, limit)
-            unusable = unusable or verdict["distance"] is None
+            unusable = unusable or verdict["score"] is None
             click.echo(_dumps({"ref": str(pair_ref), "probe": str(pair_probe), **verdict}))
         ctx.exit(EXIT_UNUSABLE if unusable else 0)
     assert ref is not None and probe is not None
     verdict = compare_pair(FaceCache(), ref, probe, limit)
     click.echo(_dumps(verdict))
-    if verdict["distance"] is None:
+    if verdict["score"] is None:
         ctx.exit(EXIT_UNUSABLE)
     ctx.exit(EXIT_MATCH if verdict["match"] else EXIT_NO_MATCH)
 
@@ -217,7 +233,8 @@ def quantile(ordered: Sequence[float], q: float) -> float | None:
 
 def suggest_threshold(impostor: Sequence[float], target_far: float) -> float | None:
     """The largest threshold (to 3 decimals) at which at most ``target_far`` of the impostor
-    pairs would be accepted (distance <= threshold), or None without impostor pairs."""
+    pairs would be accepted (distance <= threshold), or None without impostor pairs. Works on
+    distances; ``calibration`` turns similarities into them and back."""
     ordered = sorted(impostor)
     if not ordered:
         return None
@@ -246,8 +263,43 @@ def calibration(
     *,
     threshold: float,
     target_far: float,
+    metric: str = "distance",
 ) -> dict[str, Any]:
-    """Error rates at ``threshold`` and a suggested threshold, from distances alone."""
+    """Error rates at ``threshold`` and a suggested threshold, from scores alone.
+
+    Scores are the model's (``metric``): a similarity s is worked on as the distance 1 - s
+    and turned back, so everything is ordered from the most alike; "closest" is the smallest
+    distance or the largest similarity."""
+    if metric == "distance":
+        result = _calibration(
+            impostor, genuine, mismatch, threshold=threshold, target_far=target_far
+        )
+        return {"metric": metric, **result}
+    result = _calibration(
+        [1.0 - value for value in impostor],
+        [1.0 - value for value in genuine],
+        [1.0 - value for value in mismatch],
+        threshold=1.0 - threshold,
+        target_far=target_far,
+    )
+    result["threshold"] = threshold
+    for part in ("impostor", "genuine", "mismatch"):
+        for key in ("closest", "p1", "p5", "median", "p95", "farthest"):
+            if result[part].get(key) is not None:
+                result[part][key] = round(1.0 - result[part][key], 4)
+    if result["suggested_threshold"] is not None:
+        result["suggested_threshold"] = round(1.0 - result["suggested_threshold"], 3)
+    return {"metric": metric, **result}
+
+
+def _calibration(
+    impostor: Sequence[float],
+    genuine: Sequence[float],
+    mismatch: Sequence[float],
+    *,
+    threshold: float,
+    target_far: float,
+) -> dict[str, Any]:
     impostor = sorted(impostor)
     genuine = sorted(genuine)
     mismatch = sorted(mismatch)
@@ -276,7 +328,7 @@ def calibration(
         "target_far": target_far,
         "impostor": {
             "count": len(impostor),
-            "min": _rounded(impostor[0] if impostor else None),
+            "closest": _rounded(impostor[0] if impostor else None),
             "p1": _rounded(quantile(impostor, 0.01)),
             "p5": _rounded(quantile(impostor, 0.05)),
             "median": _rounded(quantile(impostor, 0.5)),
@@ -287,15 +339,15 @@ def calibration(
             "count": len(genuine),
             "median": _rounded(quantile(genuine, 0.5)),
             "p95": _rounded(quantile(genuine, 0.95)),
-            "max": _rounded(genuine[-1] if genuine else None),
+            "farthest": _rounded(genuine[-1] if genuine else None),
             "false_rejects": rejected,
             "frr": _rate(rejected, len(genuine)),
         },
         "mismatch": {
             "count": len(mismatch),
-            "min": _rounded(mismatch[0] if mismatch else None),
+            "closest": _rounded(mismatch[0] if mismatch else None),
             "median": _rounded(quantile(mismatch, 0.5)),
-            "max": _rounded(mismatch[-1] if mismatch else None),
+            "farthest": _rounded(mismatch[-1] if mismatch else None),
             # Unlabelled: some are other people, some false rejects. Counting them all as the
             # trainee gives the worst the false-reject rate can be.
             "frr_if_all_genuine": _rate(
@@ -310,11 +362,11 @@ def calibration(
     }
 
 
-def _reference_sample(max_references: int) -> tuple[list[FaceReference], int]:
+def _reference_sample(max_references: int, model: Any) -> tuple[list[FaceReference], int]:
     ids = list(
         db.session.scalars(
             sa.select(FaceReference.id)
-            .where(FaceReference.status == FaceStatus.ACTIVE)
+            .where(FaceReference.status == FaceStatus.ACTIVE, FaceReference.model == model.name)
             .order_by(FaceReference.id)
         )
     )
@@ -340,33 +392,35 @@ def _same_person_pairs() -> set[frozenset[int]]:
     return {frozenset((first, second)) for first, second in rows if second is not None}
 
 
-def _impostor_distances(references: Sequence[FaceReference]) -> list[float]:
+def _impostor_scores(references: Sequence[FaceReference], model: Any) -> list[float]:
     import numpy as np
 
     if len(references) < 2:
         return []
-    matrix = np.stack([service.reference_encoding(reference) for reference in references])
+    matrix = np.stack([service.reference_encoding(reference)[1] for reference in references])
     users = [reference.user_id for reference in references]
     same_person = _same_person_pairs()
-    distances: list[float] = []
+    scores: list[float] = []
     for index in range(len(references) - 1):
-        row = np.linalg.norm(matrix[index + 1 :] - matrix[index], axis=1)
+        row = model.scores(matrix[index + 1 :], matrix[index])
         for offset, value in enumerate(row.tolist()):
             other = users[index + 1 + offset]
             if other != users[index] and frozenset((users[index], other)) not in same_person:
-                distances.append(value)
-    return distances
+                scores.append(value)
+    return scores
 
 
-def _check_distances(user_ids: Sequence[int]) -> tuple[list[float], list[float]]:
-    """Recorded distances of these trainees' passed checks, and of those failed as mismatch."""
+def _check_scores(user_ids: Sequence[int], model: Any) -> tuple[list[float], list[float]]:
+    """Recorded scores of these trainees' checks judged by ``model``: passed, and failed as a
+    mismatch."""
     genuine: list[float] = []
     mismatch: list[float] = []
     for start in range(0, len(user_ids), 500):
         rows = db.session.execute(
-            sa.select(Check.status, Check.distance).where(
+            sa.select(Check.status, Check.score).where(
                 Check.user_id.in_(user_ids[start : start + 500]),
-                Check.distance.is_not(None),
+                Check.model == model.name,
+                Check.score.is_not(None),
                 sa.or_(
                     Check.status == CheckStatus.PASSED,
                     sa.and_(Check.status == CheckStatus.FAILED, Check.code == "mismatch"),
@@ -393,15 +447,17 @@ def _report_lines(result: dict[str, Any]) -> list[str]:
     if result["references"] < result["active_references"]:
         sample = f", a sample of {result['references']}"
     lines = [
-        f"face calibration: {result['active_references']} active references{sample} "
+        f"face calibration of {result['model']} ({result['metric']}: "
+        f"{'lower' if result['metric'] == 'distance' else 'higher'} is more alike): "
+        f"{result['active_references']} active references{sample} "
         f"({result['trainees']} trainees); current threshold {limit:.3f}",
         f"impostor pairs (references of different trainees): {impostor['count']}",
-        f"  min {_fmt(impostor['min'])}  p1 {_fmt(impostor['p1'])}  p5 {_fmt(impostor['p5'])}  "
-        f"median {_fmt(impostor['median'])}",
+        f"  closest {_fmt(impostor['closest'])}  1% {_fmt(impostor['p1'])}  "
+        f"5% {_fmt(impostor['p5'])}  median {_fmt(impostor['median'])}",
         f"  false accepts at {limit:.3f}: {_share(impostor['false_accepts'], impostor['count'])}",
-        f"genuine distances (passed checks against their reference): {genuine['count']}",
-        f"  median {_fmt(genuine['median'])}  p95 {_fmt(genuine['p95'])}  "
-        f"max {_fmt(genuine['max'])}",
+        f"genuine scores (passed checks against their reference): {genuine['count']}",
+        f"  median {_fmt(genuine['median'])}  95% {_fmt(genuine['p95'])}  "
+        f"farthest {_fmt(genuine['farthest'])}",
         f"  false rejects at {limit:.3f}: {_share(genuine['false_rejects'], genuine['count'])}"
         + (
             "  (passed under the threshold of the day: 0 unless it was lowered since)"
@@ -414,8 +470,8 @@ def _report_lines(result: dict[str, Any]) -> list[str]:
     if mismatch["count"]:
         worst = mismatch["frr_if_all_genuine"]
         lines += [
-            f"  min {_fmt(mismatch['min'])}  median {_fmt(mismatch['median'])}  "
-            f"max {_fmt(mismatch['max'])}",
+            f"  closest {_fmt(mismatch['closest'])}  median {_fmt(mismatch['median'])}  "
+            f"farthest {_fmt(mismatch['farthest'])}",
             f"  false rejects at {limit:.3f} if all were the trainee: {worst:.2%}",
         ]
     suggested = result["suggested_threshold"]
@@ -432,7 +488,7 @@ def _report_lines(result: dict[str, Any]) -> list[str]:
         ]
     lines.append(
         "  (impostor pairs are enrolment photos; webcam checks are poorer, so real impostor "
-        "distances may lie lower)"
+        "scores may lie further from the threshold)"
     )
     lines += [f"note: {note}" for note in result["notes"]]
     return lines
@@ -455,24 +511,27 @@ def _report_lines(result: dict[str, Any]) -> list[str]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def calibrate(target_far: float, max_references: int, as_json: bool) -> None:
-    """Measure the match threshold on the enrolled faces and suggest one.
+    """Measure the configured model's match threshold on the enrolled faces and suggest one.
 
-    Impostor distances: every pair of active references of different trainees (no labels
-    needed: one person, one account). Genuine distances: the distances recorded on the
-    trainees' passed checks; checks failed as a mismatch are reported apart, since some are
-    other people and some the trainee rejected.
+    Impostor scores: every pair of active references of different trainees encoded by the
+    configured model (no labels needed: one person, one account). Genuine scores: the scores
+    recorded on the trainees' passed checks judged by that model; checks failed as a mismatch
+    are reported apart, since some are other people and some the trainee rejected.
     """
-    references, total = _reference_sample(max_references)
+    model = service.model()
+    references, total = _reference_sample(max_references, model)
     users = sorted({reference.user_id for reference in references})
-    genuine, mismatch = _check_distances(users)
+    genuine, mismatch = _check_scores(users, model)
     result = calibration(
-        _impostor_distances(references),
+        _impostor_scores(references, model),
         genuine,
         mismatch,
         threshold=service.threshold(),
         target_far=target_far,
+        metric=model.metric,
     )
     result = {
+        "model": model.name,
         "active_references": total,
         "references": len(references),
         "trainees": len(users),
@@ -591,7 +650,7 @@ def flags() -> None:
     for flag in service.open_identity_flags():
         click.echo(
             f"{flag.id}\t{flag.code}\tuser {flag.user_id}\tother {flag.other_user_id}\t"
-            f"distance {flag.distance}"
+            f"{flag.model} score {flag.score}"
         )
 
 
@@ -613,3 +672,57 @@ def resolve(flag_id: int, outcome: str, note: str) -> None:
     subsidy.settle_trainee(flag.user_id)
     db.session.commit()
     click.echo(f"flag {flag.id} is {flag.status.value}")
+
+
+# --------------------------------------------------------------------------- reencode
+
+
+@bp.cli.command("reencode")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1, max=10_000),
+    default=100,
+    show_default=True,
+    help="References re-encoded per committed batch.",
+)
+@click.option(
+    "--in-background",
+    is_flag=True,
+    help="Queue the reencode_faces job for the workers instead (see `flask jobs list`).",
+)
+@click.pass_context
+def reencode_command(ctx: click.Context, batch: int, in_background: bool) -> None:
+    """Re-encode every active reference (and any awaiting approval) with the configured model.
+
+    Until a trainee's reference is re-encoded, their checks are judged by the model that
+    encoded it, so trainees study throughout. Safe to stop and run again. Exit status: 0 when
+    every such reference has an encoding of the configured model, 1 when some could not be
+    re-encoded (listed on stderr).
+    """
+    if in_background:
+        from app.jobs import service as jobs
+        from app.verification.judging import REENCODE_KIND
+
+        job = jobs.enqueue(REENCODE_KIND, 0)
+        db.session.commit()
+        jobs.dispatch(job.id)
+        click.echo(f"job {job.id} queued: {REENCODE_KIND}")
+        return
+    model = service.model()
+    total = service.references_left(model)
+    click.echo(f"{total} reference(s) to re-encode with {model.name}")
+    skip: dict[int, str] = {}
+    done = 0
+    while True:
+        result = service.reencode_batch(model, size=batch, skip=set(skip))
+        db.session.commit()
+        if not result.done and not result.failed:
+            break
+        done += len(result.done)
+        skip.update(result.failed)
+        click.echo(f"re-encoded {done}/{total}" + (f", {len(skip)} failed" if skip else ""))
+    for reference_id, code in sorted(skip.items()):
+        click.echo(f"reference {reference_id}: {code}", err=True)
+    left = service.references_left(model)
+    click.echo(f"done: {left} reference(s) left on another model")
+    ctx.exit(1 if left else 0)

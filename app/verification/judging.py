@@ -61,3 +61,28 @@ def verify_check(answer_id: int, report: Progress) -> None:
     db.session.commit()
     # Only once the verdict is kept: a crash before it leaves the frames for the next run.
     service.discard_frames(answer)
+
+
+REENCODE_KIND = "reencode_faces"
+REENCODE_BATCH = 100
+
+
+@handler(REENCODE_KIND)
+def reencode_faces(_subject_id: int, report: Progress) -> None:
+    """Move every reference to the configured face model, a committed batch at a time, so a
+    restarted job goes on where it stopped. References that cannot be re-encoded (photo gone,
+    no single face) keep their model; `flask faces reencode` lists them."""
+    model = service.model()
+    total = service.references_left(model)
+    skip: set[int] = set()
+    handled = 0
+    while True:
+        batch = service.reencode_batch(model, size=REENCODE_BATCH, skip=skip)
+        db.session.commit()
+        if not batch.done and not batch.failed:
+            break
+        skip.update(batch.failed)
+        handled += len(batch.done) + len(batch.failed)
+        report(100.0 * handled / max(total, handled))
+    if skip:
+        log.warning("%d reference(s) could not be re-encoded: %s", len(skip), sorted(skip))

@@ -20,7 +20,12 @@ class FaceStatus(enum.StrEnum):
 
 
 class FaceReference(db.Model):
-    """A trainee's enrolled face. The encoding is encrypted; the photo is kept as evidence."""
+    """A trainee's enrolled face. The encoding is encrypted; the photo is kept as evidence.
+
+    ``model`` names the face model that made the encoding (``media_pipeline.face_models``):
+    checks are judged with that model until `flask faces reencode` re-encodes the photo with
+    the configured one, which also moves ``encoded_at`` (the 1:N index refreshes from it).
+    """
 
     __tablename__ = "face_reference"
 
@@ -28,6 +33,8 @@ class FaceReference(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
     status: Mapped[FaceStatus] = mapped_column(str_enum(FaceStatus, length=20), index=True)
     encoding_cipher: Mapped[str] = mapped_column(sa.Text)
+    model: Mapped[str] = mapped_column(sa.String(60), index=True)
+    encoded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     evidence_id: Mapped[int] = mapped_column(sa.ForeignKey("evidence.id"))
     face_px: Mapped[int]
     blur: Mapped[float]
@@ -44,15 +51,22 @@ class FlagStatus(enum.StrEnum):
 
 
 class IdentityFlag(db.Model):
-    """A reason for an auditor to look at a trainee's identity, such as a duplicate face."""
+    """A reason for an auditor to look at a trainee's identity.
+
+    ``duplicate_identity``: the face enrolled scores within FACE_DUPLICATE_THRESHOLD of
+    another trainee's reference; the trainee may not study until an auditor decides.
+    ``possible_duplicate``: within the 1:1 FACE_THRESHOLD only; queued for an auditor, study
+    goes on. ``score`` is in the terms of ``model``.
+    """
 
     __tablename__ = "identity_flag"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
-    code: Mapped[str] = mapped_column(sa.String(40))  # duplicate_identity
+    code: Mapped[str] = mapped_column(sa.String(40))  # duplicate_identity, possible_duplicate
     other_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
-    distance: Mapped[float | None]
+    score: Mapped[float | None]
+    model: Mapped[str | None] = mapped_column(sa.String(60))
     status: Mapped[FlagStatus] = mapped_column(str_enum(FlagStatus), default=FlagStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
@@ -85,8 +99,10 @@ class Check(db.Model):
         str_enum(CheckStatus), default=CheckStatus.PENDING, index=True
     )
     code: Mapped[str | None] = mapped_column(sa.String(40))
-    distance: Mapped[float | None]
+    # The best frame's score, the threshold and the model that judged, in that model's terms.
+    score: Mapped[float | None]
     threshold: Mapped[float | None]
+    model: Mapped[str | None] = mapped_column(sa.String(60))
     position_s: Mapped[float | None]  # where in the lesson it was asked
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -123,7 +139,7 @@ class CheckAnswer(db.Model):
     judged_at: Mapped[datetime | None]
     passed: Mapped[bool | None]
     code: Mapped[str | None] = mapped_column(sa.String(40))
-    distance: Mapped[float | None]
+    score: Mapped[float | None]
     retry: Mapped[bool] = mapped_column(default=False)
     voided_s: Mapped[float | None]
 
@@ -152,7 +168,7 @@ class Evidence(db.Model):
     # 64-bit perceptual hash as 16 hex digits, for near-duplicate (replay) detection.
     dhash: Mapped[str | None] = mapped_column(sa.String(16))
     result: Mapped[str | None] = mapped_column(sa.String(40))  # match, no_match, no_face, ...
-    distance: Mapped[float | None]
+    score: Mapped[float | None]  # against the reference, in the terms of the check's model
     captured_at: Mapped[datetime] = mapped_column(default=utcnow)
     purge_after: Mapped[datetime]
     purged_at: Mapped[datetime | None]

@@ -2,8 +2,12 @@
 
 Money follows verified time. A check that fails, or is not answered in time, voids the study
 time credited since the last passed check; no time is credited while a check waits for its
-answer. The face model is imported lazily: loading it costs about a second and 125 MB, which
+answer. The face engine is imported lazily: loading it costs about a second and 125 MB, which
 only processes that verify faces should pay.
+
+Every encoding is made and compared by one face model (``media_pipeline.face_models``); a
+reference is judged by the model that encoded it, with that model's thresholds, so references
+enrolled before a model change keep working until `flask faces reencode` has moved them.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import io
 import json
 import random
 import secrets
+import threading
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -52,6 +57,11 @@ CHALLENGES = ("blink", "turn_left", "turn_right")
 REPLAY_MAX_BITS = 4
 # Where answers judged by workers keep their frames until judged (private, deleted after).
 ANSWER_PREFIX = "check-answers"
+# Other trainees flagged at most per enrolment, the closest first.
+DUPLICATE_MAX_CANDIDATES = 5
+# The 1:N index re-reads references encoded this long before the newest it has seen, so a
+# transaction that committed late is not missed.
+INDEX_OVERLAP = timedelta(minutes=5)
 
 
 def faces() -> ModuleType:
@@ -60,8 +70,75 @@ def faces() -> ModuleType:
     return engine
 
 
+def face_models() -> ModuleType:
+    from media_pipeline import face_models as models
+
+    return models
+
+
+def model() -> Any:
+    """The configured face model (FACE_MODEL), loaded once per process."""
+    return face_models().load(
+        current_app.config["FACE_MODEL"], input_scale=current_app.config["FACE_MODEL_INPUT"]
+    )
+
+
+def model_named(name: str) -> Any | None:
+    """The model that made encodings named ``name``, if this process can run it: the configured
+    one, dlib, or the vendored default; None for an ONNX file no longer configured."""
+    configured = model()
+    if name == configured.name:
+        return configured
+    models = face_models()
+    if name == models.DLIB:
+        return models.load(models.DLIB)
+    vendored = models.load(models.DEFAULT_MODEL)
+    return vendored if name == vendored.name else None
+
+
+def thresholds(face_model: Any) -> Any:
+    """The match and duplicate thresholds of a model: FACE_THRESHOLD and
+    FACE_DUPLICATE_THRESHOLD for the configured model, else the model's own defaults."""
+    defaults = face_model.defaults
+    match = duplicate = None
+    if face_model is model():
+        match = current_app.config.get("FACE_THRESHOLD")
+        duplicate = current_app.config.get("FACE_DUPLICATE_THRESHOLD")
+    match = match if match is not None else (defaults.match if defaults else None)
+    duplicate = duplicate if duplicate is not None else (defaults.duplicate if defaults else None)
+    if match is None or duplicate is None:
+        raise RuntimeError(
+            f"FACE_THRESHOLD and FACE_DUPLICATE_THRESHOLD must be set for {face_model.name}"
+        )
+    return face_models().Thresholds(
+        match=face_model.check_threshold(float(match)),
+        duplicate=face_model.check_threshold(float(duplicate)),
+    )
+
+
 def threshold() -> float:
-    return float(current_app.config["FACE_THRESHOLD"])
+    """The configured model's 1:1 threshold."""
+    return float(thresholds(model()).match)
+
+
+def closer(model_name: str, a: float, b: float) -> bool:
+    """Of two scores of the model named ``model_name``, ``a`` is the more alike."""
+    models = face_models()
+    return models.closer(models.metric_of(model_name), a, b)
+
+
+def describe_score(score: float | None, model_name: str | None, limit: float | None = None) -> str:
+    """A score as a person reads it, with which way is "alike" and the threshold if known."""
+    if score is None or model_name is None:
+        return "—"
+    values = {"s": f"{score:.3f}", "t": f"{limit:.2f}" if limit is not None else ""}
+    if face_models().metric_of(model_name) == "distance":
+        if limit is None:
+            return str(_l("face distance %(s)s (lower is more alike)", **values))
+        return str(_l("face distance %(s)s (the same person at %(t)s or less)", **values))
+    if limit is None:
+        return str(_l("face similarity %(s)s (higher is more alike)", **values))
+    return str(_l("face similarity %(s)s (the same person at %(t)s or more)", **values))
 
 
 # --- evidence -----------------------------------------------------------------------------
@@ -82,7 +159,7 @@ def store_evidence(
     *,
     dhash: int | None,
     result: str | None,
-    distance: float | None = None,
+    score: float | None = None,
     check: Check | None = None,
     lesson_id: int | None = None,
     position_s: float | None = None,
@@ -106,7 +183,7 @@ def store_evidence(
         sha256=stored.sha256,
         dhash=f"{dhash:016x}" if dhash is not None else None,
         result=result,
-        distance=distance,
+        score=score,
         captured_at=now,
         purge_after=now + timedelta(days=current_app.config["EVIDENCE_RETENTION_DAYS"]),
     )
@@ -161,9 +238,42 @@ def active_reference(user: User) -> FaceReference | None:
     )
 
 
-def reference_encoding(reference: FaceReference) -> Any:
-    raw = security.decrypt(ENCODING_KEY, reference.encoding_cipher)
-    return faces().encoding_from_bytes(bytes.fromhex(raw))
+def _encrypted(face_model: Any, encoding: Any) -> str:
+    return security.encrypt(ENCODING_KEY, face_model.to_bytes(encoding).hex())
+
+
+def _decrypted(face_model: Any, cipher: str) -> Any:
+    return face_model.from_bytes(bytes.fromhex(security.decrypt(ENCODING_KEY, cipher)))
+
+
+def reference_encoding(reference: FaceReference) -> tuple[Any, Any]:
+    """The model a reference is judged by and its encoding. A reference whose model this
+    process cannot run (an ONNX file replaced before `flask faces reencode` reached it) is
+    re-encoded from its photo with the configured model first."""
+    face_model = model_named(reference.model)
+    if face_model is None:
+        face_model = model()
+        reencode(reference, face_model)
+    return face_model, _decrypted(face_model, reference.encoding_cipher)
+
+
+def reencode(reference: FaceReference, face_model: Any) -> None:
+    """Encode a reference's retained photo again with ``face_model``; raises AppError (stored
+    image missing or no longer one face) and leaves the reference as it was then."""
+    evidence = db.session.get(Evidence, reference.evidence_id)
+    if evidence is None or evidence.key is None:
+        raise Conflict(_l("The photo behind this reference face is gone."), code="reference_gone")
+    with storage().open(evidence.key) as stream:
+        data = stream.read()
+    engine = faces()
+    try:
+        rgb = engine.decode_image(data)
+        analysis = engine.analyze(rgb, purpose="check", model=face_model)
+    except engine.FaceError as error:
+        raise _face_error(error) from None
+    reference.encoding_cipher = _encrypted(face_model, analysis.encoding)
+    reference.model = face_model.name
+    reference.encoded_at = utcnow()
 
 
 def has_studied(user: User) -> bool:
@@ -191,9 +301,10 @@ def enrol_face(user: User, data: bytes) -> Enrolment:
     if user.role.value != "trainee":
         raise Forbidden(_l("Only trainees enrol a face."))
     engine = faces()
+    face_model = model()
     try:
         rgb = engine.decode_image(data, max_bytes=current_app.config["FACE_MAX_BYTES"])
-        analysis = engine.analyze(rgb, purpose="enrol")
+        analysis = engine.analyze(rgb, purpose="enrol", model=face_model)
     except engine.FaceError as error:
         raise _face_error(error) from None
     dhash = engine.near_duplicate_hash(rgb)
@@ -203,9 +314,9 @@ def enrol_face(user: User, data: bytes) -> Enrolment:
     reference = FaceReference(
         user_id=user.id,
         status=status,
-        encoding_cipher=security.encrypt(
-            ENCODING_KEY, engine.encoding_to_bytes(analysis.encoding).hex()
-        ),
+        encoding_cipher=_encrypted(face_model, analysis.encoding),
+        model=face_model.name,
+        encoded_at=utcnow(),
         evidence_id=evidence.id,
         face_px=analysis.quality.face_px,
         blur=round(analysis.quality.blur, 2),
@@ -214,33 +325,89 @@ def enrol_face(user: User, data: bytes) -> Enrolment:
     if status is FaceStatus.ACTIVE and previous is not None:
         previous.status = FaceStatus.REPLACED
     db.session.add(reference)
-    flags = _flag_duplicates(user, analysis.encoding)
+    flags = _flag_duplicates(user, analysis.encoding, face_model)
     db.session.flush()
     return Enrolment(reference, flags)
 
 
-def _flag_duplicates(user: User, encoding: Any) -> list[IdentityFlag]:
-    """One face, one identity: a match with another trainee's reference goes to an auditor."""
-    engine = faces()
-    limit = threshold()
-    others = db.session.scalars(
-        sa.select(FaceReference).where(
-            FaceReference.status == FaceStatus.ACTIVE, FaceReference.user_id != user.id
+def _flag_duplicates(user: User, encoding: Any, face_model: Any) -> list[IdentityFlag]:
+    """One face, one identity: another trainee's active reference within the 1:1 threshold is
+    a candidate for an auditor. Within the stricter duplicate threshold it is taken to be the
+    same person (``duplicate_identity``: no study until decided); between the two it is only
+    queued for review (``possible_duplicate``). See README, "One face, one identity"."""
+    limits = thresholds(face_model)
+    candidates = duplicate_candidates(user.id, encoding, face_model, limits.match)
+    if not candidates:
+        return []
+    active = set(
+        db.session.scalars(
+            sa.select(FaceReference.id).where(
+                FaceReference.id.in_([candidate.reference_id for candidate in candidates]),
+                FaceReference.status == FaceStatus.ACTIVE,
+                FaceReference.model == face_model.name,
+            )
         )
     )
     flags = []
-    for other in others:
-        distance = engine.distance(encoding, reference_encoding(other))
-        if engine.decide(distance, limit):
-            flag = IdentityFlag(
-                user_id=user.id,
-                code="duplicate_identity",
-                other_user_id=other.user_id,
-                distance=round(distance, 4),
-            )
-            db.session.add(flag)
-            flags.append(flag)
+    for candidate in candidates:
+        if candidate.reference_id not in active:
+            continue
+        same = face_model.accepts(candidate.score, limits.duplicate)
+        flag = IdentityFlag(
+            user_id=user.id,
+            code="duplicate_identity" if same else "possible_duplicate",
+            other_user_id=candidate.user_id,
+            score=round(candidate.score, 4),
+            model=face_model.name,
+        )
+        db.session.add(flag)
+        flags.append(flag)
     return flags
+
+
+@dataclass
+class _CachedIndex:
+    index: Any
+    encoded_at: dict[int, datetime] = field(default_factory=dict)
+    newest: datetime | None = None
+
+
+_indexes: dict[str, _CachedIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def duplicate_candidates(user_id: int, encoding: Any, face_model: Any, limit: float) -> list[Any]:
+    """References of other trainees within ``limit`` of ``encoding``, closest first, from this
+    process's index of every reference of ``face_model`` (refreshed here from what was
+    encoded since the last look). The caller confirms each is still active."""
+    from media_pipeline.face_index import ReferenceIndex
+
+    with _indexes_lock:
+        cached = _indexes.get(face_model.name)
+        if cached is None:
+            cached = _indexes[face_model.name] = _CachedIndex(ReferenceIndex(face_model))
+        _refresh(cached, face_model)
+        return cached.index.search(
+            encoding, threshold=limit, exclude_user=user_id, limit=DUPLICATE_MAX_CANDIDATES
+        )
+
+
+def _refresh(cached: _CachedIndex, face_model: Any) -> None:
+    query = sa.select(
+        FaceReference.id,
+        FaceReference.user_id,
+        FaceReference.encoded_at,
+        FaceReference.encoding_cipher,
+    ).where(FaceReference.model == face_model.name)
+    if cached.newest is not None:
+        query = query.where(FaceReference.encoded_at >= cached.newest - INDEX_OVERLAP)
+    for reference_id, user_id, encoded_at, cipher in db.session.execute(query):
+        if cached.encoded_at.get(reference_id) == encoded_at:
+            continue
+        cached.index.put(reference_id, user_id, _decrypted(face_model, cipher))
+        cached.encoded_at[reference_id] = encoded_at
+        if cached.newest is None or encoded_at > cached.newest:
+            cached.newest = encoded_at
 
 
 def open_flags(user: User) -> list[IdentityFlag]:
@@ -254,10 +421,11 @@ def open_flags(user: User) -> list[IdentityFlag]:
 
 
 def require_verified_identity(user: User) -> None:
-    """Studying needs an enrolled face and no open question about the trainee's identity."""
+    """Studying needs an enrolled face and no open duplicate-identity flag (a possible
+    duplicate is only queued for an auditor)."""
     if active_reference(user) is None:
         raise Forbidden(_l("Enrol your face before studying."), code="face_not_enrolled")
-    if open_flags(user):
+    if any(flag.code == "duplicate_identity" for flag in open_flags(user)):
         raise Forbidden(
             _l("Your identity is being reviewed by an auditor; studying resumes once it is."),
             code="identity_under_review",
@@ -275,7 +443,7 @@ def face_status(user: User) -> dict[str, Any]:
     return {
         "enrolled": reference is not None,
         "pending_approval": pending is not None,
-        "under_review": bool(open_flags(user)),
+        "under_review": any(flag.code == "duplicate_identity" for flag in open_flags(user)),
         "enrolled_at": reference.created_at.isoformat() if reference else None,
     }
 
@@ -323,17 +491,28 @@ def latest_check(session: Any) -> Check | None:
     )
 
 
+@dataclass(frozen=True)
+class Judged:
+    """How a check's answer was compared: the best frame's score, the threshold and the model,
+    in that model's terms."""
+
+    score: float | None
+    threshold: float
+    model: str
+
+
 def settle(
-    session: Any, check: Check, *, passed: bool, code: str | None, distance: float | None
+    session: Any, check: Check, *, passed: bool, code: str | None, judged: Judged | None
 ) -> float:
     """Close a check; a failure voids the time credited since the last passed check.
 
-    Returns the seconds voided.
+    ``judged`` is None for a check that expired unanswered. Returns the seconds voided.
     """
     check.status = CheckStatus.PASSED if passed else CheckStatus.FAILED
     check.code = code
-    check.distance = distance
-    check.threshold = threshold()
+    check.score = judged.score if judged else None
+    check.threshold = judged.threshold if judged else None
+    check.model = judged.model if judged else None
     check.answered_at = utcnow()
     check.settled_s = round(session.unverified_s, 3)
     voided = 0.0 if passed else session.unverified_s
@@ -352,7 +531,7 @@ def expire_if_due(session: Any, check: Check | None) -> float:
         return 0.0
     if judging(check):
         return 0.0
-    return settle(session, check, passed=False, code="expired", distance=None)
+    return settle(session, check, passed=False, code="expired", judged=None)
 
 
 def check_for(user: User, check_id: int) -> Check:
@@ -366,7 +545,7 @@ def check_for(user: User, check_id: int) -> Check:
 class Verdict:
     passed: bool
     code: str
-    distance: float | None
+    score: float | None
     retry: bool
     voided_s: float
 
@@ -397,7 +576,9 @@ def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Ver
     """
     reference = validate_answer(user, check, frames)
     engine = faces()
-    burst = engine.best_of_burst(frames, reference_encoding(reference), threshold=threshold())
+    face_model, encoding = reference_encoding(reference)
+    limit = thresholds(face_model).match
+    burst = engine.best_of_burst(frames, encoding, model=face_model, threshold=limit)
     if all(frame.code == "not_an_image" for frame in burst.frames):
         raise Invalid(_l("None of the uploads is a photo."), code="not_an_image")
     check.attempts += 1
@@ -410,30 +591,42 @@ def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Ver
         exclude_check=check.id,
     )
     code, passed, retry = _decide(check, burst, replay)
-    for data, frame in zip(frames, burst.frames, strict=True):
-        if frame.code in ("not_an_image", "image_too_large"):
-            continue
+    for index in kept_frames(burst):
+        frame = burst.frames[index]
+        matched = frame.score is not None and face_model.accepts(frame.score, limit)
         store_evidence(
             user,
-            data,
+            frames[index],
             EvidenceKind.SNAPSHOT,
             dhash=frame.dhash,
-            result=frame.code
-            or (
-                "match"
-                if frame.distance is not None and engine.decide(frame.distance, threshold())
-                else "no_match"
-            ),
-            distance=frame.distance,
+            result=frame.code or ("match" if matched else "no_match"),
+            score=frame.score,
             check=check,
             lesson_id=session.lesson_id,
             position_s=check.position_s,
         )
-    distance = round(burst.distance, 4) if burst.distance is not None else None
+    score = round(burst.score, 4) if burst.score is not None else None
     if retry:
-        return Verdict(False, code, distance, True, 0.0)
-    voided = settle(session, check, passed=passed, code=None if passed else code, distance=distance)
-    return Verdict(passed, "passed" if passed else code, distance, False, voided)
+        return Verdict(False, code, score, True, 0.0)
+    judged = Judged(score=score, threshold=limit, model=face_model.name)
+    voided = settle(session, check, passed=passed, code=None if passed else code, judged=judged)
+    return Verdict(passed, "passed" if passed else code, score, False, voided)
+
+
+def kept_frames(burst: Any) -> list[int]:
+    """Which frames of an answer are kept as evidence: those compared with the reference and
+    those that showed several faces. A frame with one face after the one that matched was not
+    compared and shows nothing more; a frame without a face is kept only when no frame had
+    one, so the auditor can see what the camera saw."""
+    kept = [
+        frame.index
+        for frame in burst.frames
+        if frame.score is not None or frame.code == "multiple_faces"
+    ]
+    if kept:
+        return kept
+    usable = [frame.index for frame in burst.frames if frame.dhash is not None]
+    return usable[:1]
 
 
 def _decide(check: Check, burst: Any, replay: bool) -> tuple[str, bool, bool]:
@@ -544,7 +737,7 @@ def answer_frames(answer: CheckAnswer) -> list[bytes]:
 def record_verdict(answer: CheckAnswer, verdict: Verdict) -> None:
     answer.passed = verdict.passed
     answer.code = verdict.code
-    answer.distance = verdict.distance
+    answer.score = verdict.score
     answer.retry = verdict.retry
     answer.voided_s = round(verdict.voided_s, 3)
 
@@ -588,7 +781,9 @@ def check_state(check: Check) -> dict[str, Any]:
         "status": check.status.value,
         "passed": check.status is CheckStatus.PASSED,
         "code": None,
-        "distance": check.distance,
+        "score": check.score,
+        "threshold": check.threshold,
+        "model": check.model,
         "retry": False,
         "voided_s": round(check.settled_s, 3) if check.status is CheckStatus.FAILED else 0.0,
     }
@@ -601,7 +796,7 @@ def check_state(check: Check) -> dict[str, Any]:
         if answer is not None and answer.status is AnswerStatus.QUEUED:
             state["status"] = "judging"
         elif answer is not None:  # judged without closing the check: asked to answer again
-            state.update(code=answer.code, distance=answer.distance, retry=answer.retry)
+            state.update(code=answer.code, score=answer.score, retry=answer.retry)
     return state
 
 
@@ -667,3 +862,46 @@ def resolve_flag(
         actor=staff,
     )
     return flag
+
+
+# --- moving references to another face model -----------------------------------------------
+
+# References a trainee is or may soon be judged against; the others keep the model they had.
+REENCODED_STATUSES = (FaceStatus.ACTIVE, FaceStatus.PENDING_APPROVAL)
+
+
+def _not_yet_reencoded(face_model: Any) -> Any:
+    return sa.and_(
+        FaceReference.status.in_(REENCODED_STATUSES), FaceReference.model != face_model.name
+    )
+
+
+def references_left(face_model: Any) -> int:
+    """References still encoded by another model than ``face_model``."""
+    query = sa.select(sa.func.count()).select_from(FaceReference)
+    return int(db.session.scalar(query.where(_not_yet_reencoded(face_model))) or 0)
+
+
+@dataclass(frozen=True)
+class ReencodeBatch:
+    done: list[int]
+    failed: dict[int, str]  # reference id -> the refusal's code
+
+
+def reencode_batch(face_model: Any, *, size: int, skip: set[int]) -> ReencodeBatch:
+    """Re-encode up to ``size`` references from their photos with ``face_model``, leaving out
+    ``skip`` (references that failed before in this run); the caller commits. Idempotent:
+    a reference already of ``face_model`` is never picked, so a run that dies is run again."""
+    query = sa.select(FaceReference).where(_not_yet_reencoded(face_model))
+    if skip:
+        query = query.where(FaceReference.id.not_in(skip))
+    done: list[int] = []
+    failed: dict[int, str] = {}
+    for reference in db.session.scalars(query.order_by(FaceReference.id).limit(size)):
+        try:
+            reencode(reference, face_model)
+        except AppError as error:
+            failed[reference.id] = error.code
+            continue
+        done.append(reference.id)
+    return ReencodeBatch(done, failed)

@@ -43,3 +43,8 @@ def enrol_page():
         status=service.face_status(current_user),
         messages=face_messages(),
     )
+
+
+@bp.app_context_processor
+def face_score_text() -> dict:
+    return {"face_score": service.describe_score}

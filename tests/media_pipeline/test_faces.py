@@ -1,4 +1,9 @@
-"""Behaviour of the face steps, run against the real dlib models (never mocked)."""
+"""Behaviour of the face steps, run against the real dlib and ONNX models (never mocked).
+
+Encodings here are the default model's (the vendored ONNX model, cosine similarity); the
+models themselves, their thresholds on East-Asian faces and dlib are tested in
+test_face_models.py.
+"""
 
 from __future__ import annotations
 
@@ -15,27 +20,22 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFile, ImageFilter
 
-from media_pipeline import faces
+from media_pipeline import face_models, faces
 from media_pipeline.faces import (
-    DEFAULT_THRESHOLD,
-    ENCODING_BYTES,
     ENROL_MAX_BRIGHTNESS,
     ENROL_MIN_BLUR,
     ENROL_MIN_BRIGHTNESS,
     ENROL_MIN_FACE_PX,
+    MAX_DECODE_PIXELS,
     NEAR_DUPLICATE_MAX_BITS,
+    WORKING_MAX_PIXELS,
     WORKING_MAX_SIDE,
     FaceAnalysis,
     FaceError,
     Landmarks,
     RgbImage,
-    analyze,
     best_of_burst,
-    decide,
     decode_image,
-    distance,
-    encoding_from_bytes,
-    encoding_to_bytes,
     hamming,
     is_near_duplicate,
     liveness,
@@ -53,6 +53,14 @@ SINGLE_FACE_PHOTOS = (
     "rgba_32bit.png",
 )
 CHALLENGES = ("blink", "turn_left", "turn_right")
+MODEL = face_models.load("default")
+THRESHOLD = MODEL.defaults.match
+
+
+def analyze(rgb: RgbImage, **options: object) -> FaceAnalysis:
+    """faces.analyze with the default model unless the test says otherwise."""
+    options.setdefault("model", MODEL)
+    return faces.analyze(rgb, **options)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -135,7 +143,8 @@ def enrolled() -> dict[str, FaceAnalysis]:
 
 
 def test_importing_faces_leaves_pillow_refusing_truncated_images() -> None:
-    # face_recognition switches LOAD_TRUNCATED_IMAGES on for the whole process.
+    # face_recognition (which the engine no longer imports) switched LOAD_TRUNCATED_IMAGES on
+    # for the whole process.
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
@@ -147,6 +156,9 @@ def test_importing_faces_leaves_pillow_refusing_truncated_images() -> None:
         pytest.param(png_with_header(10_000, 10_000), "image_too_large", id="png-10000x10000"),
         # Over max_pixels: refused on the header alone, before the missing data is noticed.
         pytest.param(png_with_header(7_000, 7_000), "image_too_large", id="png-7000x7000"),
+        # Under max_pixels, but a PNG is decoded whole: more than a 1080p frame's worth.
+        pytest.param(png_with_header(7_300, 5_400), "image_too_large", id="png-40-megapixels"),
+        pytest.param(png_with_header(2_100, 2_100), "image_too_large", id="png-2100x2100"),
         pytest.param(os.urandom(20 * 1024 * 1024), "image_too_large", id="20-mb-random"),
         pytest.param(b"", "not_an_image", id="zero-bytes"),
         pytest.param(b"%PDF-1.7\n" + b"x" * 200, "not_an_image", id="pdf"),
@@ -195,7 +207,7 @@ def test_reads_the_main_picture_of_a_multi_picture_jpeg(enrolled: dict[str, Face
     rgb = decode_image(data)
     assert rgb.shape == (800, 640, 3)
     analysis = analyze(rgb, purpose="enrol")
-    assert distance(analysis.encoding, enrolled["obama_1.jpg"].encoding) < 0.1
+    assert MODEL.score(analysis.encoding, enrolled["obama_1.jpg"].encoding) > 0.9
 
 
 def test_limits_can_be_tightened_per_call() -> None:
@@ -228,8 +240,23 @@ def test_lays_transparency_on_white() -> None:
 def test_shrinks_large_photos_to_the_working_size() -> None:
     big = Image.fromarray(rgb_of("obama_1.jpg")).resize((2400, 3000), Image.Resampling.BICUBIC)
     rgb = decode_image(encode(big, quality=85))
-    assert max(rgb.shape[:2]) == WORKING_MAX_SIDE
-    assert rgb.shape[:2] == (1280, 1024)
+    assert rgb.shape[0] * rgb.shape[1] <= WORKING_MAX_PIXELS
+    assert rgb.shape[:2] == (1073, 858)  # the aspect kept
+    wide = Image.fromarray(rgb_of("obama_480p.jpg")).resize((2560, 1440))
+    assert decode_image(encode(wide)).shape[:2] == (720, WORKING_MAX_SIDE)
+
+
+@pytest.mark.slow
+def test_a_40_megapixel_jpeg_is_decoded_reduced_and_its_face_found() -> None:
+    huge = Image.fromarray(rgb_of("obama_1.jpg")).resize((5600, 7000), Image.Resampling.BILINEAR)
+    data = encode(huge, quality=80)
+    with Image.open(io.BytesIO(data)) as header:
+        header.draft("RGB", (WORKING_MAX_SIDE, WORKING_MAX_SIDE))
+        # 39 megapixels; libjpeg hands over a quarter of each side: ~2.5 are decoded.
+        assert header.size[0] * header.size[1] <= MAX_DECODE_PIXELS
+    rgb = decode_image(data)
+    assert rgb.shape[0] * rgb.shape[1] <= WORKING_MAX_PIXELS
+    assert analyze(rgb, purpose="enrol").quality.face_count == 1
 
 
 @pytest.mark.slow
@@ -244,7 +271,7 @@ def test_honours_exif_orientation(enrolled: dict[str, FaceAnalysis]) -> None:
     rgb = decode_image(data)
     assert rgb.shape == upright.shape
     analysis = analyze(rgb, purpose="enrol")
-    assert distance(analysis.encoding, enrolled["obama_1.jpg"].encoding) < 0.1
+    assert MODEL.score(analysis.encoding, enrolled["obama_1.jpg"].encoding) > 0.9
 
     # The same pixels without the tag lie on their side: the frontal-face detector sees nobody.
     assert code_of(np.ascontiguousarray(np.asarray(stored)), "check") == "no_face"
@@ -272,7 +299,7 @@ def test_decodes_other_pixel_formats(kind: str, enrolled: dict[str, FaceAnalysis
     assert rgb.shape == (800, 640, 3)
     assert abs(rgb.mean() - original.mean()) < 10  # not clipped to white, nor black
     analysis = analyze(rgb, purpose="enrol")
-    assert distance(analysis.encoding, enrolled["obama_1.jpg"].encoding) < 0.2
+    assert MODEL.score(analysis.encoding, enrolled["obama_1.jpg"].encoding) > 0.8
 
 
 # --------------------------------------------------------------------------- analyze
@@ -284,7 +311,7 @@ def test_enrolment_accepts_a_clear_photo_of_one_face(
     name: str, enrolled: dict[str, FaceAnalysis]
 ) -> None:
     analysis = enrolled[name]
-    assert analysis.encoding.shape == (128,)
+    assert analysis.encoding.shape == (MODEL.size,)
     assert analysis.encoding.dtype == np.float64
     assert len(analysis.landmarks) == 68
     assert analysis.upsample == 0
@@ -312,8 +339,8 @@ def test_enrolment_accepts_a_clear_photo_of_one_face(
 def test_same_person_is_accepted(
     first: str, second: str, enrolled: dict[str, FaceAnalysis]
 ) -> None:
-    measured = distance(enrolled[first].encoding, enrolled[second].encoding)
-    assert decide(measured, DEFAULT_THRESHOLD), measured
+    measured = MODEL.score(enrolled[first].encoding, enrolled[second].encoding)
+    assert MODEL.accepts(measured, THRESHOLD), measured
 
 
 @pytest.mark.slow
@@ -330,9 +357,9 @@ def test_same_person_is_accepted(
 def test_other_people_are_refused(
     first: str, second: str, enrolled: dict[str, FaceAnalysis]
 ) -> None:
-    measured = distance(enrolled[first].encoding, enrolled[second].encoding)
-    assert not decide(measured, DEFAULT_THRESHOLD), measured
-    assert not decide(measured, 0.6), measured  # even at the lenient end
+    measured = MODEL.score(enrolled[first].encoding, enrolled[second].encoding)
+    assert not MODEL.accepts(measured, THRESHOLD), measured
+    assert not MODEL.accepts(measured, 0.3), measured  # even at the lenient end
 
 
 @pytest.mark.slow
@@ -391,46 +418,6 @@ def test_analyze_wants_an_rgb_uint8_array() -> None:
 # --------------------------------------------------------------------------- compare and store
 
 
-def test_distance_is_face_recognitions_euclidean_distance() -> None:
-    rng = np.random.default_rng(7)
-    a, b = rng.normal(0, 0.1, 128), rng.normal(0, 0.1, 128)
-    # Through faces' own import: importing face_recognition first, under "warnings as errors",
-    # makes it quit() the process (it treats pkg_resources' deprecation warning as missing models).
-    expected = faces.face_recognition.face_distance(np.array([a]), b)[0]
-    assert distance(a, b) == pytest.approx(expected)
-    assert distance(a, a) == 0.0
-    assert distance(list(a), tuple(b)) == pytest.approx(expected)
-
-
-def test_decide_is_inclusive_and_checks_its_threshold() -> None:
-    assert decide(0.5, 0.5)
-    assert not decide(0.500001, 0.5)
-    assert decide(0.3)
-    assert not decide(math.nan, 0.5)
-    with pytest.raises(ValueError):
-        decide(0.3, 0.0)
-
-
-def test_distance_refuses_what_is_not_an_encoding() -> None:
-    with pytest.raises(ValueError):
-        distance(np.zeros(127), np.zeros(128))
-    with pytest.raises(ValueError):
-        distance(np.full(128, np.nan), np.zeros(128))
-
-
-def test_encoding_round_trips_through_1024_little_endian_bytes() -> None:
-    encoding = np.random.default_rng(3).normal(0, 0.1, 128)
-    data = encoding_to_bytes(encoding)
-    assert len(data) == ENCODING_BYTES == 1024
-    assert data[:8] == struct.pack("<d", encoding[0])
-    restored = encoding_from_bytes(data)
-    assert restored.dtype == np.float64
-    assert restored.flags["WRITEABLE"]
-    np.testing.assert_array_equal(restored, encoding)
-    with pytest.raises(ValueError):
-        encoding_from_bytes(data[:-8])
-
-
 # --------------------------------------------------------------------------- bursts
 
 
@@ -440,12 +427,14 @@ def test_burst_is_judged_on_its_best_frame(enrolled: dict[str, FaceAnalysis]) ->
     result = best_of_burst(
         [black, read("obama_480p.jpg"), b"not a picture"],
         enrolled["obama_1.jpg"].encoding,
-        threshold=DEFAULT_THRESHOLD,
+        model=MODEL,
+        threshold=THRESHOLD,
     )
     assert result.passed
     assert result.code == "match"
     assert result.best_index == 1
-    assert result.distance is not None and result.distance < 0.2
+    assert result.model == MODEL.name
+    assert result.score is not None and result.score > 0.9
     assert [frame.code for frame in result.frames] == ["no_face", None, "not_an_image"]
     assert result.frames[0].dhash is not None and result.frames[2].dhash is None
     assert len(result.landmarks) == 1
@@ -457,36 +446,56 @@ def test_burst_of_someone_else_does_not_match(enrolled: dict[str, FaceAnalysis])
     result = best_of_burst(
         [read("biden_2.jpg"), read("lin_manuel_miranda_1.jpg")],
         enrolled["obama_1.jpg"].encoding,
-        threshold=DEFAULT_THRESHOLD,
+        model=MODEL,
+        threshold=THRESHOLD,
     )
     assert not result.passed
     assert result.code == "no_match"
-    assert result.distance is not None and result.distance > DEFAULT_THRESHOLD
+    # Every frame was compared; the closest is reported.
+    assert all(frame.score is not None for frame in result.frames)
+    best = max(frame.score for frame in result.frames)
+    assert result.score == best < THRESHOLD
 
 
 @pytest.mark.slow
 def test_burst_without_a_single_face_reports_why(enrolled: dict[str, FaceAnalysis]) -> None:
-    reference = encoding_to_bytes(enrolled["obama_1.jpg"].encoding)
+    reference = MODEL.from_bytes(MODEL.to_bytes(enrolled["obama_1.jpg"].encoding))
     black = encode(np.zeros((480, 640, 3), np.uint8))
     two = read("two_people.jpg")
+    judge = {"model": MODEL, "threshold": THRESHOLD}
 
-    nobody = best_of_burst([black, black], encoding_from_bytes(reference))
-    assert (nobody.passed, nobody.code, nobody.distance) == (False, "no_face", None)
+    nobody = best_of_burst([black, black], reference, **judge)
+    assert (nobody.passed, nobody.code, nobody.score) == (False, "no_face", None)
 
-    crowded = best_of_burst([black, two], encoding_from_bytes(reference))
+    crowded = best_of_burst([black, two], reference, **judge)
     assert (crowded.passed, crowded.code) == (False, "multiple_faces")
 
     # Someone else in one frame does not sink a burst another frame matched, but it shows.
-    shared = best_of_burst([two, read("obama_480p.jpg")], encoding_from_bytes(reference))
+    shared = best_of_burst([two, read("obama_480p.jpg")], reference, **judge)
     assert shared.passed
     assert shared.multiple_faces_seen
 
 
 def test_burst_needs_frames_within_the_limit() -> None:
     with pytest.raises(ValueError):
-        best_of_burst([], np.zeros(128))
+        best_of_burst([], np.zeros(512), model=MODEL, threshold=THRESHOLD)
     with pytest.raises(ValueError):
-        best_of_burst([b""] * 3, np.zeros(128), max_frames=2)
+        best_of_burst([b""] * 3, np.zeros(512), model=MODEL, threshold=THRESHOLD, max_frames=2)
+
+
+@pytest.mark.slow
+def test_a_burst_stops_encoding_at_the_first_frame_that_matches(
+    enrolled: dict[str, FaceAnalysis],
+) -> None:
+    frames = [read("biden_2.jpg"), read("obama_480p.jpg"), read("obama_2.jpg"), read("obama_3.jpg")]
+    result = best_of_burst(
+        frames, enrolled["obama_1.jpg"].encoding, model=MODEL, threshold=THRESHOLD
+    )
+    assert result.passed and result.best_index == 1
+    assert [frame.score is not None for frame in result.frames] == [True, True, False, False]
+    # Liveness still gets the landmarks of every frame with one face.
+    assert len(result.landmarks) == 4
+    assert all(frame.analysis.encoding is None for frame in result.frames[2:])
 
 
 # --------------------------------------------------------------------------- liveness

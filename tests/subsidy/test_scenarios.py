@@ -108,7 +108,7 @@ def test_trainee_whose_check_was_answered_by_someone_else_waits_for_review(
     assert codes(body)[0] == "check_mismatch"
     evidence = reason(body, "check_mismatch")["evidence"]
     assert evidence["check"] == check["id"] and evidence["session"] == session
-    assert evidence["distance"] > 0.5
+    assert evidence["score"] < 0.44
     assert body["certificate_no"] is None
     [item] = queue(study.client, auditor)
     assert item["enrollment_id"] == enrollment_id and item["risk"] >= 60

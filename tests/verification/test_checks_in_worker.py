@@ -143,17 +143,17 @@ def test_an_answer_is_queued_judged_by_the_worker_and_then_credit_flows(
     verdict = state(study, check["id"], contract)
     assert verdict["status"] == "passed" and verdict["passed"] is True
     assert verdict["code"] == "passed" and verdict["retry"] is False
-    assert 0 < verdict["distance"] <= 0.5 and verdict["voided_s"] == 0
+    assert 0.44 <= verdict["score"] <= 1 and verdict["voided_s"] == 0
     assert waiting_frames(fresh_app) == []  # the waiting copy is gone, the evidence stays
     answer = answer_row(fresh_app, check["id"])
     assert (answer.status, answer.passed, answer.code) == (AnswerStatus.JUDGED, True, "passed")
-    assert answer.distance == verdict["distance"] and answer.judged_at is not None
+    assert answer.score == verdict["score"] and answer.judged_at is not None
     with fresh_app.app_context():
         judged = db.session.get(Check, check["id"])
-        assert (judged.status.value, judged.attempts, judged.distance) == (
+        assert (judged.status.value, judged.attempts, judged.score) == (
             "passed",
             1,
-            verdict["distance"],
+            verdict["score"],
         )
         snapshot = db.session.scalars(sa.select(Evidence).where(Evidence.check_id == judged.id))
         assert [(e.kind.value, e.result) for e in snapshot] == [("snapshot", "match")]
@@ -174,7 +174,7 @@ def test_a_wrong_face_fails_as_mismatch_in_the_worker_and_voids_the_time(
     assert run_jobs(fresh_app) == 1
     verdict = state(study, check["id"])
     assert (verdict["status"], verdict["passed"], verdict["code"]) == ("failed", False, "mismatch")
-    assert verdict["distance"] > 0.5
+    assert verdict["score"] < 0.44
     assert verdict["voided_s"] == pytest.approx(4.0, abs=0.1)
     body = study.enrollment(enrollment_id)
     assert body["credited_s"] == pytest.approx(4.0, abs=0.1) and body["verified_s"] == 0
@@ -378,7 +378,6 @@ def test_a_real_celery_worker_judges_an_answer(database_url, study, fresh_app, t
             JOB_BACKEND="celery",
             REDIS_URL=CELERY_REDIS_URL,
             LIVENESS="off",
-            FACE_THRESHOLD=str(fresh_app.config["FACE_THRESHOLD"]),
         ),
         log,
     )
@@ -393,7 +392,7 @@ def test_a_real_celery_worker_judges_an_answer(database_url, study, fresh_app, t
             time.sleep(0.5)
             shown = state(study, check["id"])
         assert shown["status"] == "passed", f"{shown}; worker log:\n{log.read_text()[-3000:]}"
-        assert shown["code"] == "passed" and 0 < shown["distance"] <= 0.5
+        assert shown["code"] == "passed" and 0.44 <= shown["score"] <= 1
     finally:
         kill_group(worker)
         with web.app_context():

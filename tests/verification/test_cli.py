@@ -5,20 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from app.courses.models import Course, Lesson
 from app.db import utcnow
 from app.extensions import db
 from app.identity.models import User
 from app.identity.resident_id import check_digit
-from app.learning.models import Enrollment, StudySession
 from app.media.service import storage
-from app.platforms.models import Platform
 from app.verification import service
 from app.verification.cli import calibration, evidence_cli, suggest_threshold
 from app.verification.models import (
@@ -34,7 +30,8 @@ from app.verification.models import (
     PurgeRun,
 )
 from media_pipeline import faces
-from tests.conftest import make_platform, make_trainee
+from tests.conftest import make_trainee
+from tests.study import study_session
 from tests.verification.photos import FACES, photo
 
 NOT_AN_IMAGE = Path(__file__).resolve().parents[1] / "data" / "faces" / "SOURCES.md"
@@ -64,9 +61,20 @@ def test_compare_matches_two_photos_of_one_person(runner):
     result = invoke(runner, "faces", "compare", FACES / "obama_1.jpg", FACES / "obama_2.jpg")
     assert result.exit_code == 0, result.output
     (verdict,) = json_lines(result)
-    assert set(verdict) == {"match", "distance", "threshold", "code"}
+    assert set(verdict) == {"match", "model", "score", "threshold", "code"}
     assert verdict["match"] is True and verdict["code"] == "match"
-    assert 0 < verdict["distance"] <= verdict["threshold"] == 0.5
+    assert verdict["model"].startswith("fr_feature-")
+    assert 0.44 == verdict["threshold"] <= verdict["score"] <= 1
+
+
+@pytest.mark.slow
+def test_compare_with_dlib_gives_a_distance_too(runner, fresh_app, monkeypatch):
+    monkeypatch.setitem(fresh_app.config, "FACE_MODEL", "dlib")
+    result = invoke(runner, "faces", "compare", FACES / "obama_1.jpg", FACES / "obama_2.jpg")
+    assert result.exit_code == 0, result.output
+    (verdict,) = json_lines(result)
+    assert verdict["model"] == "dlib" and verdict["threshold"] == 0.5
+    assert 0 < verdict["distance"] == verdict["score"] <= 0.5
 
 
 @pytest.mark.slow
@@ -75,16 +83,16 @@ def test_compare_refuses_different_people_with_exit_1(runner):
     assert result.exit_code == 1, result.output
     (verdict,) = json_lines(result)
     assert verdict["match"] is False and verdict["code"] == "no_match"
-    assert verdict["distance"] > 0.5
+    assert verdict["score"] < 0.44
 
 
 @pytest.mark.slow
 def test_compare_threshold_option_overrides_the_configured_one(runner):
     args = ("faces", "compare", FACES / "obama_1.jpg", FACES / "obama_2.jpg")
-    result = invoke(runner, *args, "--threshold", "0.05")
+    result = invoke(runner, *args, "--threshold", "0.99")
     assert result.exit_code == 1, result.output
     (verdict,) = json_lines(result)
-    assert verdict["threshold"] == 0.05 and verdict["code"] == "no_match"
+    assert verdict["threshold"] == 0.99 and verdict["code"] == "no_match"
     bad = invoke(runner, *args, "--threshold", "3")
     assert bad.exit_code == 2 and "threshold" in bad.output and not bad.stdout.startswith("{")
 
@@ -96,8 +104,9 @@ def test_compare_reports_several_faces_in_the_probe_as_unusable(runner):
     (verdict,) = json_lines(result)
     assert verdict == {
         "match": False,
-        "distance": None,
-        "threshold": 0.5,
+        "model": verdict["model"],
+        "score": None,
+        "threshold": 0.44,
         "code": "multiple_faces",
     }
     assert "probe" in result.stderr
@@ -115,7 +124,7 @@ def test_compare_reports_a_text_file_as_not_an_image(runner):
     result = invoke(runner, "faces", "compare", NOT_AN_IMAGE, NOT_AN_IMAGE)
     assert result.exit_code == 2
     (verdict,) = json_lines(result)
-    assert verdict["code"] == "not_an_image" and verdict["distance"] is None
+    assert verdict["code"] == "not_an_image" and verdict["score"] is None
 
 
 @pytest.mark.parametrize(
@@ -182,7 +191,7 @@ def test_compare_pairs_prints_a_line_per_pair_and_analyses_each_file_once(
         "multiple_faces",
     ]
     assert [line["match"] for line in lines] == [True, False, False, False]
-    assert lines[2]["distance"] is None and lines[1]["distance"] > 0.5
+    assert lines[2]["score"] is None and lines[1]["score"] < 0.44
     # obama_1, obama_2, biden_1, two_people: each once; the text file never gets to analyze.
     assert len(analysed) == 4
 
@@ -240,6 +249,23 @@ def test_suggested_threshold_accepts_at_most_the_target_share_of_impostors():
     assert calibration(impostor, [], [], threshold=0.5, target_far=0.001)["supported"] is False
 
 
+def test_calibration_of_similarities_counts_from_the_top():
+    impostor = [0.1, 0.4, 0.2, 0.3]
+    result = calibration(
+        impostor, [0.7, 0.6, 0.42], [0.35], threshold=0.44, target_far=0.25, metric="similarity"
+    )
+    assert result["metric"] == "similarity" and result["threshold"] == 0.44
+    assert result["impostor"]["closest"] == 0.4 and result["impostor"]["false_accepts"] == 0
+    assert result["genuine"]["farthest"] == 0.42 and result["genuine"]["false_rejects"] == 1
+    # One impostor of four may pass: the smallest threshold above the second closest.
+    assert result["suggested_threshold"] == 0.301
+    assert result["at_suggested"] == {
+        "false_accepts": 1,
+        "false_rejects": 0,
+        "mismatches_accepted": 1,
+    }
+
+
 def trainee(app, number: int) -> int:
     return make_trainee(
         app,
@@ -255,31 +281,6 @@ def enrol(app, user_id: int, name: str):
         return enrolment.reference.id
 
 
-def study_session(app, user_id: int) -> int:
-    """Rows a check hangs on: a course, a lesson, an enrolment, a session (no video needed)."""
-    make_platform(app, f"平台{user_id}")
-    with app.app_context():
-        platform = db.session.scalar(sa.select(Platform).where(Platform.name == f"平台{user_id}"))
-        course = Course(
-            platform_id=platform.id,
-            occupation_code="6-31-01-03",
-            title="低压电工作业",
-            hours=Decimal("16"),
-        )
-        course.lessons.append(Lesson(position=1, title="第一课"))
-        db.session.add(course)
-        db.session.flush()
-        enrollment = Enrollment(trainee_id=user_id, course_id=course.id)
-        db.session.add(enrollment)
-        db.session.flush()
-        session = StudySession(
-            enrollment_id=enrollment.id, lesson_id=course.lessons[0].id, trainee_id=user_id
-        )
-        db.session.add(session)
-        db.session.commit()
-        return session.id
-
-
 def add_checks(app, user_id: int, *results: tuple[CheckStatus, str | None, float | None]) -> None:
     session_id = study_session(app, user_id)
     with app.app_context():
@@ -291,8 +292,9 @@ def add_checks(app, user_id: int, *results: tuple[CheckStatus, str | None, float
                     kind=CheckKind.RANDOM,
                     status=status,
                     code=code,
-                    distance=distance,
+                    score=distance,
                     threshold=0.5,
+                    model="dlib",
                     expires_at=utcnow(),
                 )
             )
@@ -300,7 +302,8 @@ def add_checks(app, user_id: int, *results: tuple[CheckStatus, str | None, float
 
 
 @pytest.mark.slow
-def test_calibrate_reports_distances_and_suggests_a_threshold(runner, fresh_app):
+def test_calibrate_reports_distances_and_suggests_a_threshold(runner, fresh_app, monkeypatch):
+    monkeypatch.setitem(fresh_app.config, "FACE_MODEL", "dlib")  # figures in distances
     obama, biden, lin, twin = (trainee(fresh_app, number) for number in range(1, 5))
     enrol(fresh_app, obama, "obama_1.jpg")
     enrol(fresh_app, biden, "biden_1.jpg")
@@ -330,27 +333,28 @@ def test_calibrate_reports_distances_and_suggests_a_threshold(runner, fresh_app)
     assert report["active_references"] == 4 and report["trainees"] == 4
     impostor = report["impostor"]
     assert impostor["count"] == 5  # 6 pairs of 4 accounts, less the confirmed twin
-    assert 0.6 < impostor["min"] <= impostor["p1"] <= impostor["p5"] <= impostor["median"]
+    assert 0.6 < impostor["closest"] <= impostor["p1"] <= impostor["p5"] <= impostor["median"]
     assert impostor["false_accepts"] == 0 and impostor["far"] == 0
     assert report["genuine"] == {
         "count": 3,
         "median": 0.35,
         "p95": pytest.approx(0.404),
-        "max": 0.41,
+        "farthest": 0.41,
         "false_rejects": 0,
         "frr": 0,
     }
-    assert report["mismatch"]["count"] == 1 and report["mismatch"]["min"] == 0.74
+    assert report["mismatch"]["count"] == 1 and report["mismatch"]["closest"] == 0.74
     assert report["mismatch"]["frr_if_all_genuine"] == 0.25
     suggested = report["suggested_threshold"]
-    assert 0.41 < suggested < impostor["min"] and suggested >= impostor["min"] - 0.001
+    assert 0.41 < suggested < impostor["closest"] and suggested >= impostor["closest"] - 0.001
+    assert report["model"] == "dlib" and report["metric"] == "distance"
     assert report["supported"] is False and "needs at least 1000" in report["notes"][0]
 
     text = invoke(runner, "faces", "calibrate", "--target-far", "0.01")
     assert text.exit_code == 0, text.output
     assert "impostor pairs (references of different trainees): 5" in text.stdout
     assert "false accepts at 0.500: 0/5 (0.00%)" in text.stdout
-    assert "genuine distances (passed checks against their reference): 3" in text.stdout
+    assert "genuine scores (passed checks against their reference): 3" in text.stdout
     assert f"suggested threshold for false accepts <= 0.01: {suggested:.3f}" in text.stdout
     assert "needs at least 100)" in text.stdout
 
