@@ -336,22 +336,8 @@ def _flag_duplicates(user: User, encoding: Any, face_model: Any) -> list[Identit
     same person (``duplicate_identity``: no study until decided); between the two it is only
     queued for review (``possible_duplicate``). See README, "One face, one identity"."""
     limits = thresholds(face_model)
-    candidates = duplicate_candidates(user.id, encoding, face_model, limits.match)
-    if not candidates:
-        return []
-    active = set(
-        db.session.scalars(
-            sa.select(FaceReference.id).where(
-                FaceReference.id.in_([candidate.reference_id for candidate in candidates]),
-                FaceReference.status == FaceStatus.ACTIVE,
-                FaceReference.model == face_model.name,
-            )
-        )
-    )
     flags = []
-    for candidate in candidates:
-        if candidate.reference_id not in active:
-            continue
+    for candidate in duplicate_candidates(user.id, encoding, face_model, limits.match):
         same = face_model.accepts(candidate.score, limits.duplicate)
         flag = IdentityFlag(
             user_id=user.id,
@@ -377,9 +363,11 @@ _indexes_lock = threading.Lock()
 
 
 def duplicate_candidates(user_id: int, encoding: Any, face_model: Any, limit: float) -> list[Any]:
-    """References of other trainees within ``limit`` of ``encoding``, closest first, from this
-    process's index of every reference of ``face_model`` (refreshed here from what was
-    encoded since the last look). The caller confirms each is still active."""
+    """Active references of other trainees within ``limit`` of ``encoding``, closest first,
+    from this process's index of every reference of ``face_model`` (refreshed here from what
+    was encoded since the last look). Each hit is confirmed against the database: one no
+    longer active is passed over, one whose row no longer matches the index (a database
+    restored under a running process) is dropped from it and the search run again."""
     from media_pipeline.face_index import ReferenceIndex
 
     with _indexes_lock:
@@ -387,9 +375,35 @@ def duplicate_candidates(user_id: int, encoding: Any, face_model: Any, limit: fl
         if cached is None:
             cached = _indexes[face_model.name] = _CachedIndex(ReferenceIndex(face_model))
         _refresh(cached, face_model)
-        return cached.index.search(
-            encoding, threshold=limit, exclude_user=user_id, limit=DUPLICATE_MAX_CANDIDATES
-        )
+        while True:
+            found = cached.index.search(
+                encoding, threshold=limit, exclude_user=user_id, limit=DUPLICATE_MAX_CANDIDATES
+            )
+            rows = {
+                row.id: row
+                for row in db.session.execute(
+                    sa.select(
+                        FaceReference.id,
+                        FaceReference.user_id,
+                        FaceReference.status,
+                        FaceReference.model,
+                        FaceReference.encoded_at,
+                    ).where(FaceReference.id.in_([c.reference_id for c in found]))
+                )
+            }
+            stale = [
+                c.reference_id
+                for c in found
+                if c.reference_id not in rows
+                or rows[c.reference_id].user_id != c.user_id
+                or rows[c.reference_id].model != face_model.name
+                or rows[c.reference_id].encoded_at != cached.encoded_at.get(c.reference_id)
+            ]
+            if not stale:
+                return [c for c in found if rows[c.reference_id].status is FaceStatus.ACTIVE]
+            cached.index.drop(stale)
+            for reference_id in stale:
+                cached.encoded_at.pop(reference_id, None)
 
 
 def _refresh(cached: _CachedIndex, face_model: Any) -> None:
