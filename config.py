@@ -227,10 +227,17 @@ def load_config() -> Config:
 
 
 def check_face_model(config: Config) -> None:
-    """An ONNX file of the operator's own has no calibrated thresholds: they must be given."""
+    """The face model's file must be there (a process would otherwise fail at its first face),
+    and an ONNX file of the operator's own has no calibrated thresholds: they must be given."""
+    from media_pipeline import model_files
+
     if config.FACE_MODEL_INPUT not in ("unit", "raw"):
         raise ConfigError(f"FACE_MODEL_INPUT must be unit or raw, not {config.FACE_MODEL_INPUT!r}")
+    if config.FACE_MODEL == "default" and not model_files.VENDORED_MODEL.is_file():
+        raise ConfigError(model_files.missing_message())
     own_model = config.FACE_MODEL not in ("default", "dlib")
+    if own_model and not Path(config.FACE_MODEL).is_file():
+        raise ConfigError(f"FACE_MODEL: no such file {config.FACE_MODEL} (or default, or dlib)")
     if own_model and (config.FACE_THRESHOLD is None or config.FACE_DUPLICATE_THRESHOLD is None):
         raise ConfigError(
             "FACE_MODEL names a model of your own: set FACE_THRESHOLD and "

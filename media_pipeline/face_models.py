@@ -10,7 +10,8 @@ and nowhere else:
 * ONNX embedding models of the ArcFace family (``OnnxModel``): the face aligned onto the
   112x112 ArcFace template from five points taken from the 68 landmarks, run through
   OpenCV's ``cv2.dnn``, compared by cosine **similarity**: higher is closer. The default is
-  the vendored ``models/fr_feature.onnx`` (see ``models/MODELS.md``).
+  ``models/fr_feature.onnx``, installed by ``make setup`` (``model_files``; see
+  ``models/MODELS.md``).
 
 Every stored encoding records the ``name`` of the model that made it, and scores are only
 ever computed between encodings of one model. A model object is not safe to use from two
@@ -35,6 +36,8 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
+from media_pipeline import model_files
+
 __all__ = [
     "DEFAULT_MODEL",
     "DLIB",
@@ -56,8 +59,8 @@ Encoding = npt.NDArray[np.float64]
 RgbImage = npt.NDArray[np.uint8]
 Landmarks = tuple[tuple[float, float], ...]
 
-MODEL_DIR: Final = Path(__file__).resolve().parent / "models"
-VENDORED_MODEL: Final = MODEL_DIR / "fr_feature.onnx"
+MODEL_DIR: Final = model_files.MODEL_DIR
+VENDORED_MODEL: Final = model_files.VENDORED_MODEL
 DLIB: Final = "dlib"
 # What FACE_MODEL means when it is not set.
 DEFAULT_MODEL: Final = "default"
@@ -342,6 +345,8 @@ def _load(spec: str, input_scale: InputScale) -> FaceModel:
     if spec == DLIB:
         return DlibModel()
     if spec == DEFAULT_MODEL:
+        if not VENDORED_MODEL.is_file():
+            raise ValueError(model_files.missing_message())
         return OnnxModel(VENDORED_MODEL, defaults=VENDORED_THRESHOLDS)
     path = Path(spec)
     if not path.is_file():

@@ -36,3 +36,26 @@ def test_unknown_profile_and_bad_numbers_are_named(monkeypatch):
     monkeypatch.setenv("TOKEN_TTL_S", "soon")
     with pytest.raises(config.ConfigError, match="TOKEN_TTL_S"):
         config.env_int("TOKEN_TTL_S", 1)
+
+
+def test_the_face_model_must_be_there_and_an_own_model_needs_thresholds(monkeypatch, tmp_path):
+    from media_pipeline import model_files
+
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    settings = config.DevelopmentConfig()
+    config.check_face_model(settings)  # the installed default
+    monkeypatch.setattr(model_files, "VENDORED_MODEL", tmp_path / "fr_feature.onnx")
+    with pytest.raises(config.ConfigError, match="make setup"):
+        config.check_face_model(settings)
+    own = tmp_path / "licensed.onnx"
+    settings.FACE_MODEL = str(own)
+    with pytest.raises(config.ConfigError, match="no such file"):
+        config.check_face_model(settings)
+    own.write_bytes(b"weights")
+    with pytest.raises(config.ConfigError, match="FACE_THRESHOLD and FACE_DUPLICATE_THRESHOLD"):
+        config.check_face_model(settings)
+    settings.FACE_THRESHOLD, settings.FACE_DUPLICATE_THRESHOLD = 0.4, 0.5
+    config.check_face_model(settings)
+    settings.FACE_MODEL_INPUT = "bgr"
+    with pytest.raises(config.ConfigError, match="FACE_MODEL_INPUT"):
+        config.check_face_model(settings)
