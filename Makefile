@@ -61,15 +61,15 @@ $(FACE_MODEL_FILE): media_pipeline/model_files.py | $(VENV)/.runtime
 %.mo: %.po $(VENV)/.runtime
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null
 
-$(VENV)/.runtime: requirements.txt requirements-nodeps.txt
+$(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.dev: requirements-dev.txt requirements-nodeps.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 clean:

@@ -709,19 +709,15 @@ def reencode_command(ctx: click.Context, batch: int, in_background: bool) -> Non
         click.echo(f"job {job.id} queued: {REENCODE_KIND}")
         return
     model = service.model()
-    total = service.references_left(model)
-    click.echo(f"{total} reference(s) to re-encode with {model.name}")
-    skip: dict[int, str] = {}
-    done = 0
-    while True:
-        result = service.reencode_batch(model, size=batch, skip=set(skip))
-        db.session.commit()
-        if not result.done and not result.failed:
-            break
-        done += len(result.done)
-        skip.update(result.failed)
-        click.echo(f"re-encoded {done}/{total}" + (f", {len(skip)} failed" if skip else ""))
-    for reference_id, code in sorted(skip.items()):
+    click.echo(f"{service.references_left(model)} reference(s) to re-encode with {model.name}")
+    failed = service.reencode_all(
+        model,
+        batch=batch,
+        report=lambda done, total, failed: click.echo(
+            f"re-encoded {done}/{total}" + (f", {len(failed)} failed" if failed else "")
+        ),
+    )
+    for reference_id, code in sorted(failed.items()):
         click.echo(f"reference {reference_id}: {code}", err=True)
     left = service.references_left(model)
     click.echo(f"done: {left} reference(s) left on another model")

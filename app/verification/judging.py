@@ -72,17 +72,12 @@ def reencode_faces(_subject_id: int, report: Progress) -> None:
     """Move every reference to the configured face model, a committed batch at a time, so a
     restarted job goes on where it stopped. References that cannot be re-encoded (photo gone,
     no single face) keep their model; `flask faces reencode` lists them."""
-    model = service.model()
-    total = service.references_left(model)
-    skip: set[int] = set()
-    handled = 0
-    while True:
-        batch = service.reencode_batch(model, size=REENCODE_BATCH, skip=skip)
-        db.session.commit()
-        if not batch.done and not batch.failed:
-            break
-        skip.update(batch.failed)
-        handled += len(batch.done) + len(batch.failed)
-        report(100.0 * handled / max(total, handled))
-    if skip:
-        log.warning("%d reference(s) could not be re-encoded: %s", len(skip), sorted(skip))
+    failed = service.reencode_all(
+        service.model(),
+        batch=REENCODE_BATCH,
+        report=lambda done, total, failed: report(
+            100.0 * (done + len(failed)) / max(total, done + len(failed))
+        ),
+    )
+    if failed:
+        log.warning("%d reference(s) could not be re-encoded: %s", len(failed), sorted(failed))

@@ -19,6 +19,7 @@ import random
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -593,7 +594,14 @@ def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Ver
     face_model, encoding = reference_encoding(reference)
     limit = thresholds(face_model).match
     burst = engine.best_of_burst(frames, encoding, model=face_model, threshold=limit)
-    if all(frame.code == "not_an_image" for frame in burst.frames):
+    unusable = [frame.code for frame in burst.frames]
+    if all(code in ("not_an_image", "image_too_large") for code in unusable):
+        # Nothing to judge: refused like a bad upload, and the check stays open.
+        if "image_too_large" in unusable:
+            raise PayloadTooLarge(
+                _l("The photos are too large; send camera frames of at most 4 megapixels."),
+                code="image_too_large",
+            )
         raise Invalid(_l("None of the uploads is a photo."), code="not_an_image")
     check.attempts += 1
     replay = is_replay(
@@ -919,3 +927,22 @@ def reencode_batch(face_model: Any, *, size: int, skip: set[int]) -> ReencodeBat
             continue
         done.append(reference.id)
     return ReencodeBatch(done, failed)
+
+
+def reencode_all(
+    face_model: Any, *, batch: int, report: Callable[[int, int, dict[int, str]], None]
+) -> dict[int, str]:
+    """Re-encode, a committed batch at a time, every reference not yet of ``face_model``;
+    ``report(done, total, failed)`` after each batch. Returns the references that could not be
+    re-encoded (id -> refusal code): they keep their model."""
+    total = references_left(face_model)
+    failed: dict[int, str] = {}
+    done = 0
+    while True:
+        result = reencode_batch(face_model, size=batch, skip=set(failed))
+        db.session.commit()
+        if not result.done and not result.failed:
+            return failed
+        done += len(result.done)
+        failed.update(result.failed)
+        report(done, total, failed)

@@ -199,3 +199,22 @@ def test_the_index_replaces_and_drops_references():
         1
     ]
     assert ReferenceIndex(model).search(a, threshold=0.5, exclude_user=None, limit=5) == []
+
+
+@pytest.mark.slow
+def test_the_dlib_model_encodes_exactly_as_face_recognition_did():
+    """References stored before face models existed were made by face_recognition; they are
+    marked `dlib` and compared with encodings of DlibModel, so the two must agree."""
+    import warnings
+
+    from PIL import ImageFile
+
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API")
+        import face_recognition
+    ImageFile.LOAD_TRUNCATED_IMAGES = truncated  # face_recognition switches it on
+    rgb = faces.decode_image((DATA / "faces" / "obama_1.jpg").read_bytes())
+    analysis = faces.analyze(rgb, purpose="check", model=face_models.load("dlib"))
+    expected = face_recognition.face_encodings(rgb, known_face_locations=[tuple(analysis.box)])[0]
+    np.testing.assert_allclose(analysis.encoding, expected, atol=1e-9)

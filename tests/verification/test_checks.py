@@ -40,8 +40,8 @@ def evidence_count(app) -> int:
         return db.session.scalar(sa.select(sa.func.count()).select_from(Evidence)) or 0
 
 
-def huge_png_header() -> bytes:
-    """A PNG that claims 60000 x 60000 pixels in a few dozen bytes."""
+def huge_png_header(width: int = 60000, height: int = 60000) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels in a few dozen bytes."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (
@@ -51,7 +51,7 @@ def huge_png_header() -> bytes:
             + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
         )
 
-    header = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
@@ -85,6 +85,7 @@ def test_enrolment_handles_a_32_bit_rgba_png(client, trainee_token):
     [
         (lambda: photo("two_people.jpg"), 422, "multiple_faces"),
         (huge_png_header, 413, "image_too_large"),
+        (lambda: huge_png_header(7300, 5400), 413, "image_too_large"),  # 40 MP: never decoded
         (lambda: photo("obama_1.jpg")[:4000], 422, "not_an_image"),  # truncated JPEG
         (lambda: b"GIF89a" + b"\x01\x00\x01\x00\x80\x00\x00" + b"\x00" * 20, 422, "not_an_image"),
         (
@@ -175,6 +176,32 @@ def test_no_face_asks_again_and_several_faces_fail(study, tmp_path):
     assert again["code"] == "no_face" and again["retry"] is True
     final = study.answer(check["id"], photo("two_people.jpg"))
     assert final["passed"] is False and final["code"] == "multiple_faces"
+
+
+@pytest.mark.parametrize(
+    ("frames", "status", "code"),
+    [
+        ([huge_png_header(7300, 5400)] * 3, 413, "image_too_large"),  # 40 MP PNG frames
+        ([huge_png_header(7300, 5400), b"not a picture"], 413, "image_too_large"),
+        ([b"not a picture", b"GIF89a"], 422, "not_an_image"),
+    ],
+)
+def test_an_answer_with_no_usable_frame_is_refused_and_the_check_stays_open(
+    study, fresh_app, frames, status, code
+):
+    study.enrol()
+    check = study.client.post(
+        f"/api/v1/lessons/{study.lesson_id}/sessions", headers=study.auth
+    ).get_json()["check"]
+    stored = evidence_count(fresh_app)
+    response = post_frames(study, check["id"], frames)
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["error"]["code"] == code
+    assert evidence_count(fresh_app) == stored
+    with fresh_app.app_context():
+        after = db.session.get(Check, check["id"])
+        assert (after.status.value, after.attempts) == ("pending", 0)
+    assert study.answer(check["id"], variant("obama_2.jpg", 1))["passed"]
 
 
 def test_a_burst_is_judged_on_its_best_frame(study):
