@@ -49,6 +49,7 @@ from app.verification.models import (
     FlagStatus,
     IdentityFlag,
 )
+from media_pipeline.storage import ObjectNotFound
 
 ENCODING_KEY = "face-encoding"
 CHALLENGES = ("blink", "turn_left", "turn_right")
@@ -93,6 +94,8 @@ def model_named(name: str) -> Any | None:
     models = face_models()
     if name == models.DLIB:
         return models.load(models.DLIB)
+    if not models.VENDORED_MODEL.is_file():  # FACE_MODEL=dlib or a file of one's own
+        return None
     vendored = models.load(models.DEFAULT_MODEL)
     return vendored if name == vendored.name else None
 
@@ -261,18 +264,32 @@ def reference_encoding(reference: FaceReference) -> tuple[Any, Any]:
 def reencode(reference: FaceReference, face_model: Any) -> None:
     """Encode a reference's retained photo again with ``face_model``; raises AppError (stored
     image missing or no longer one face) and leaves the reference as it was then."""
+    _apply_encoding(reference, face_model, _encode_photo(reference, face_model))
+
+
+def _encode_photo(reference: FaceReference, face_model: Any) -> str:
+    """The encrypted encoding of a reference's retained photo by ``face_model``; writes
+    nothing, so no write lock is held through the face work."""
     evidence = db.session.get(Evidence, reference.evidence_id)
+    gone = Conflict(_l("The photo behind this reference face is gone."), code="reference_gone")
     if evidence is None or evidence.key is None:
-        raise Conflict(_l("The photo behind this reference face is gone."), code="reference_gone")
-    with storage().open(evidence.key) as stream:
-        data = stream.read()
+        raise gone
+    try:
+        with storage().open(evidence.key) as stream:
+            data = stream.read()
+    except ObjectNotFound:
+        raise gone from None
     engine = faces()
     try:
         rgb = engine.decode_image(data)
         analysis = engine.analyze(rgb, purpose="check", model=face_model)
     except engine.FaceError as error:
         raise _face_error(error) from None
-    reference.encoding_cipher = _encrypted(face_model, analysis.encoding)
+    return _encrypted(face_model, analysis.encoding)
+
+
+def _apply_encoding(reference: FaceReference, face_model: Any, cipher: str) -> None:
+    reference.encoding_cipher = cipher
     reference.model = face_model.name
     reference.encoded_at = utcnow()
 
@@ -917,16 +934,17 @@ def reencode_batch(face_model: Any, *, size: int, skip: set[int]) -> ReencodeBat
     query = sa.select(FaceReference).where(_not_yet_reencoded(face_model))
     if skip:
         query = query.where(FaceReference.id.not_in(skip))
-    done: list[int] = []
+    encoded: list[tuple[FaceReference, str]] = []
     failed: dict[int, str] = {}
-    for reference in db.session.scalars(query.order_by(FaceReference.id).limit(size)):
+    for reference in db.session.scalars(query.order_by(FaceReference.id).limit(size)).all():
         try:
-            reencode(reference, face_model)
+            encoded.append((reference, _encode_photo(reference, face_model)))
         except AppError as error:
             failed[reference.id] = error.code
-            continue
-        done.append(reference.id)
-    return ReencodeBatch(done, failed)
+    # Written together at the end: the batch's face work holds no lock on the database.
+    for reference, cipher in encoded:
+        _apply_encoding(reference, face_model, cipher)
+    return ReencodeBatch([reference.id for reference, _ in encoded], failed)
 
 
 def reencode_all(

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.identity.models import Role, User
 from app.jobs.service import run_pending
+from app.media.service import storage
 from app.verification.models import Check, Evidence, FaceReference, IdentityFlag
 from media_pipeline import face_models
 from tests.conftest import api_token, bearer, make_trainee
@@ -73,8 +74,7 @@ def test_the_reencode_job_converges_and_a_lost_photo_is_reported(fresh_app, runn
             .join(FaceReference, FaceReference.evidence_id == Evidence.id)
             .where(FaceReference.user_id == second)
         )
-        lost.key = None  # the photo is gone from storage
-        db.session.commit()
+        storage().delete(lost.key)  # the photo is gone from storage
 
     queued = runner.invoke(args=["faces", "reencode", "--in-background"])
     assert queued.exit_code == 0 and "reencode_faces" in queued.output
