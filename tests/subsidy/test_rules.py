@@ -22,7 +22,8 @@ def at(minutes: float) -> datetime:
 
 
 def check(id_, passed, code=None, minute=0, cleared_by=None) -> CheckFact:
-    return CheckFact(id_, 1, passed, code, 0.7 if passed is False else 0.3, at(minute), cleared_by)
+    score = 0.7 if passed is False else 0.3
+    return CheckFact(id_, 1, passed, code, score, "dlib", at(minute), cleared_by)
 
 
 def facts(complete=True, **fields) -> Facts:
@@ -65,12 +66,17 @@ def test_cleared_check_no_longer_holds_the_enrolment_back():
 
 
 def test_open_and_confirmed_duplicate_flags_need_review_a_cleared_one_does_not():
-    flag = FlagFact(3, "duplicate_identity", True, False, 0.31, at(0))
+    flag = FlagFact(3, "duplicate_identity", True, False, 0.31, "dlib", at(0))
     assert assess(facts(flags=[flag])).status is Status.NEEDS_REVIEW
-    confirmed = FlagFact(3, "duplicate_identity", False, True, 0.31, at(0))
+    confirmed = FlagFact(3, "duplicate_identity", False, True, 0.31, "dlib", at(0))
     assert assess(facts(flags=[confirmed])).status is Status.NEEDS_REVIEW
-    cleared = FlagFact(3, "duplicate_identity", False, False, 0.31, at(0))
+    cleared = FlagFact(3, "duplicate_identity", False, False, 0.31, "dlib", at(0))
     assert assess(facts(flags=[cleared])).status is Status.ELIGIBLE
+    # A look-alike may study on, but the money waits for an auditor's comparison.
+    possible = FlagFact(
+        4, "possible_duplicate", True, False, 0.47, "fr_feature-87aacdfe5751", at(0)
+    )
+    assert assess(facts(flags=[possible])).status is Status.NEEDS_REVIEW
 
 
 def test_spot_check_holds_a_clean_completion_until_a_human_approves():
@@ -115,7 +121,9 @@ def test_approval_covers_earlier_evidence_but_a_later_failure_reopens_review():
 def test_deliberate_fraud_outranks_a_missed_check_in_the_queue():
     missed = assess(facts(checks=[check(1, False, "expired")]))
     replayed = assess(facts(checks=[check(1, False, "replay")]))
-    duplicate = assess(facts(flags=[FlagFact(3, "duplicate_identity", True, False, 0.3, at(0))]))
+    duplicate = assess(
+        facts(flags=[FlagFact(3, "duplicate_identity", True, False, 0.3, "dlib", at(0))])
+    )
     assert duplicate.risk > replayed.risk > missed.risk > 0
 
 
