@@ -37,6 +37,7 @@ from PIL import Image, ImageOps
 
 from media_pipeline import face_models
 from media_pipeline.face_models import Encoding, FaceModel
+from media_pipeline.limits import MAX_BURST_FRAMES, MAX_IMAGE_BYTES
 
 __all__ = [
     "BLINK_MIN_DROP",
@@ -50,6 +51,9 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_PIXELS",
     "NEAR_DUPLICATE_MAX_BITS",
+    "SAME_PICTURE_MAX_RESIDUAL",
+    "SAME_PICTURE_MAX_SHIFT",
+    "SAME_PICTURE_MIN_STD",
     "TURN_MIN_SHIFT",
     "UPSAMPLE_RETRY_MAX_SIDE",
     "WORKING_MAX_PIXELS",
@@ -65,6 +69,7 @@ __all__ = [
     "Landmarks",
     "LivenessReason",
     "LivenessResult",
+    "PictureDifference",
     "Point",
     "Purpose",
     "Quality",
@@ -77,6 +82,8 @@ __all__ = [
     "is_near_duplicate",
     "liveness",
     "near_duplicate_hash",
+    "picture_difference",
+    "same_picture",
 ]
 
 FaceErrorCode = Literal[
@@ -95,6 +102,7 @@ BurstCode = Literal["match", "no_match"] | FaceErrorCode
 LivenessReason = Literal["ok", "too_few_frames", "no_blink", "no_turn", "wrong_direction"]
 
 RgbImage = npt.NDArray[np.uint8]
+_Sample = npt.NDArray[np.float32]
 Point = tuple[float, float]
 Landmarks = tuple[Point, ...]
 """dlib's 68 face points in image pixels: jaw 0-16, brows 17-26, nose 27-35, the eye on the
@@ -102,7 +110,7 @@ image's left 36-41, the other eye 42-47, mouth 48-67."""
 
 # --------------------------------------------------------------------------- limits
 
-MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024
+# MAX_IMAGE_BYTES and MAX_BURST_FRAMES live in media_pipeline.limits, shared with the app.
 # What a header may declare at all.
 MAX_IMAGE_PIXELS: Final = 40_000_000
 # What may be decoded into memory: a JPEG is decoded reduced by libjpeg (1/2, 1/4 or 1/8,
@@ -140,20 +148,57 @@ ENROL_MIN_BLUR: Final = 30.0
 BLUR_SAMPLE_PX: Final = 128
 BLUR_SAMPLE_STD: Final = 32.0
 
-# --------------------------------------------------------------------------- bursts
-
-MAX_BURST_FRAMES: Final = 20
-
 # --------------------------------------------------------------------------- replay
 
 # dHash bits two snapshots may differ by and still count as the same picture. The test photos
 # re-encoded as JPEG quality 90 to 30 or halved: 0-5 bits; any two different photos: 15 and up
 # (another photo of the same person: 21+). But a real video's frames 40 ms apart: median 1 bit,
-# 1 s apart: median 23, 6 % within 6. So frames of one burst are near-duplicates by nature, and
-# so may be two snapshots of someone sitting very still in front of a bare wall: a hit against
-# an earlier check is a reason to look closer (same bytes? same landmarks to the pixel?), not
-# proof of a replay.
+# 1 s apart: median 23, 6 % within 6, so frames of one burst are near-duplicates by nature; a
+# new capture of a still scene (moved 1 %, brighter, noisy) once lay 3 bits from the earlier
+# one, and a different person's frame 4. So a hit is a candidate, not a replay: it fails no one
+# until ``same_picture`` confirms it.
 NEAR_DUPLICATE_MAX_BITS: Final = 6
+
+# ``same_picture``: both pictures grey, resized to _REPLAY_SAMPLE_PX square (INTER_AREA) and
+# standardised (zero mean, unit variance), which takes out rescaling and a uniform change of
+# light or contrast. Measured by tools/measure_replay.py on the frames of
+# tests/data/media/short_hamilton_clip.mp4 (10 a second, as JPEG quality 85) whose hashes hit
+# another frame's 0.1-3 s away, and on the test photos (tests/data/faces*). "Copies": JPEG
+# quality 30-95, PNG, WebP, brightness x0.95/x1.05, contrast x1.05, rescaled by 0.5-2x with
+# OpenCV (area, linear, cubic, Lanczos) or Pillow (box, bilinear, bicubic, Lanczos, nearest),
+# kept or scaled back, then JPEG 85, or halved and JPEG 30. "New captures": the same frame or
+# photo with camera noise (sigma 3-8), moved 1 % and 10 % brighter. Taking each measure over
+# its limit and the larger of the two, copies come to 0.58 at most (0.82 with Pillow's
+# nearest); new captures to 2.5 and more, frames moved 0.5 % to 1.3, a head moved 2 % of the
+# width to 1.75 (1 %: 1.07), hit frames 0.3-3 s apart to 2.4 (0.1-0.2 s: 0.98, 1 of 91 under
+# 1), other photos to 8.
+#
+# Largest RMS difference over a 4 x 4 grid of tiles of the samples at half size (a change in
+# one part of the frame counts in full, and halving averages away most of what JPEG leaves).
+# Copies: 0-0.10 (Pillow's nearest: 0.17, OpenCV's: 0.27); new captures: 0.16-1.53 (the
+# soft 250 px photos of tests/data/faces-east-asian change least: shift catches them); hit
+# frames 0.6-3 s apart: 0.57-2.39 (0.3-0.5 s: 0.22 up, 0.1-0.2 s: 0.08 up); another photo of
+# the same person: 0.65 up, of anyone else: 0.78 up.
+SAME_PICTURE_MAX_RESIDUAL: Final = 0.25
+# How far the part of the picture that moved most moved, as a fraction of its side (see
+# ``_shift``: the largest of 8 x 8 tiles' moves). Copies: 0-0.0017 (Pillow's nearest: 0.0025;
+# OpenCV's INTER_NEAREST, which samples off-centre: 0.0053); moved 0.25 %: 0.0019-0.0043,
+# 0.5 %: 0.0038-0.0066, 1 % with the noise and light above: 0.0076-0.0129; the middle third of
+# the frame (the head) moved 1 % of the width: 0.0031-0.0123, 2 %: 0.0053-0.028; hit frames
+# 0.6-3 s apart: 0.012-0.044 (0.3-0.5 s: 0.0073 up, 0.1-0.2 s: 0.0029 up).
+SAME_PICTURE_MAX_SHIFT: Final = 0.003
+# Grey-level standard deviation of a sample below which the picture is too flat to compare (a
+# covered camera's 640 x 480 frame with noise of sigma 8: 1.2); a flat picture is the same as
+# no other. Video frames: 21-49; photos: 38-87.
+SAME_PICTURE_MIN_STD: Final = 2.0
+_REPLAY_SAMPLE_PX: Final = 128
+_REPLAY_RESIDUAL_TILES: Final = 4  # a side, on the sample halved: 16 x 16 of its pixels each
+_REPLAY_SHIFT_TILES: Final = 8  # a side: 16 x 16 sample pixels each
+_REPLAY_SHIFT_BLUR_PX: Final = 1.0
+# Squared gradient per sample pixel added to each tile's sums in both directions (the test
+# pictures have 0.007-0.074 side to side, median 0.047): the larger, the smaller the moves that
+# tiles with little texture report, those of copies' JPEG noise and real ones alike.
+_REPLAY_SHIFT_PRIOR: Final = 0.01
 
 # --------------------------------------------------------------------------- liveness
 
@@ -283,6 +328,20 @@ class LivenessResult:
     passed: bool
     score: float
     reason: LivenessReason
+
+
+@dataclass(frozen=True, slots=True)
+class PictureDifference:
+    """How far one picture is from another once size, brightness and contrast are taken out.
+
+    ``residual`` is the largest RMS difference of the standardised grey samples over a 4 x 4
+    grid of tiles; ``shift`` how far the part of the picture that moved most moved, as a
+    fraction of its side. Both are infinite when either picture is too flat to compare
+    (``SAME_PICTURE_MIN_STD``).
+    """
+
+    residual: float
+    shift: float
 
 
 # --------------------------------------------------------------------------- decode
@@ -721,5 +780,93 @@ def hamming(a: int, b: int) -> int:
 
 
 def is_near_duplicate(a: int, b: int, *, max_bits: int = NEAR_DUPLICATE_MAX_BITS) -> bool:
-    """The two hashes are of the same picture, give or take re-encoding."""
+    """The two hashes may be of the same picture: a candidate for ``same_picture``, no more."""
     return hamming(a, b) <= max_bits
+
+
+def same_picture(a: RgbImage, b: RgbImage) -> bool:
+    """Is ``b`` the picture ``a``, give or take re-encoding, rescaling and a little light?
+
+    The finer comparison that must confirm a hash hit (``is_near_duplicate``) before a replay
+    fails anyone. True for ``a`` re-encoded (JPEG quality 30-95, PNG, WebP), rescaled by 0.5-2x
+    with a centred filter (area, bilinear, bicubic, Lanczos, box, Pillow's nearest), or made up
+    to 5 % brighter, darker or more contrasted. False for a new capture of the same scene whose
+    picture moved by 0.5 % or more (3 px of a 640 px frame), with or without fresh camera noise
+    and more light; in which the head moved 2 % of the frame's width against a still room (1 %
+    on the test material) or anything else changed in some part of the frame; and for any other
+    photo, of the same person or not. Flat pictures (``SAME_PICTURE_MIN_STD``) are the same as
+    no other.
+
+    Not told apart, so not to be relied on either way: frames of a still scene a tenth or two
+    of a second apart (so frames of one burst are not to be compared with each other); moves of
+    0.25 % (most pass), near what resampling alone does (up to 0.17 %, Pillow's nearest
+    0.25 %); fresh camera noise alone, which the sample averages away as rescaling does; and
+    copies that were cropped (one pixel a side passes, two do not), turned or had noise added.
+    OpenCV's INTER_NEAREST samples off-centre and moves a copy by up to two pixels: some such
+    copies pass as new. The doubtful cases lean towards "not the same", which fails no one.
+    """
+    difference = picture_difference(a, b)
+    return (
+        difference.residual <= SAME_PICTURE_MAX_RESIDUAL
+        and difference.shift <= SAME_PICTURE_MAX_SHIFT
+    )
+
+
+def picture_difference(a: RgbImage, b: RgbImage) -> PictureDifference:
+    """The measures ``same_picture`` judges by (see ``PictureDifference``)."""
+    first, second = _replay_sample(a), _replay_sample(b)
+    if first is None or second is None:
+        return PictureDifference(math.inf, math.inf)
+    return PictureDifference(_residual(first, second), _shift(first, second))
+
+
+def _replay_sample(rgb: RgbImage) -> _Sample | None:
+    """The picture grey, _REPLAY_SAMPLE_PX square, zero mean and unit variance; None if flat."""
+    grey = cv2.cvtColor(_checked_rgb(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    size = (_REPLAY_SAMPLE_PX, _REPLAY_SAMPLE_PX)
+    sample = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    std = float(sample.std())
+    if std < SAME_PICTURE_MIN_STD:
+        return None
+    return cast(_Sample, (sample - sample.mean()) / std)
+
+
+def _tile_sums(values: _Sample, tiles: int) -> _Sample:
+    side = values.shape[0] // tiles
+    return cast(_Sample, values.reshape(tiles, side, tiles, side).sum(axis=(1, 3)))
+
+
+def _residual(first: _Sample, second: _Sample) -> float:
+    """The largest RMS difference over _REPLAY_RESIDUAL_TILES square tiles of the samples at
+    half size, where halving has averaged away most of what JPEG and resampling leave."""
+    half = (_REPLAY_SAMPLE_PX // 2, _REPLAY_SAMPLE_PX // 2)
+    difference = cv2.resize(first - second, half, interpolation=cv2.INTER_AREA)
+    tiles = _REPLAY_RESIDUAL_TILES
+    mean_square = _tile_sums(np.square(difference), tiles) / (difference.size / tiles**2)
+    return float(np.sqrt(mean_square.max()))
+
+
+def _shift(first: _Sample, second: _Sample) -> float:
+    """How far the part of the picture that moved most moved, as a fraction of the side.
+
+    One Lucas-Kanade step in each of _REPLAY_SHIFT_TILES square tiles: the move that best
+    explains the tile's change by its gradient. The samples are blurred first, which keeps
+    that linear over the sample pixel or two that matter here and deaf to JPEG blocks. Each
+    tile's sums get _REPLAY_SHIFT_PRIOR of texture per pixel in both directions, so a tile with
+    too little texture to show a move (a bare wall under JPEG noise) reports next to none.
+    """
+    blurred_first = cv2.GaussianBlur(first, (0, 0), _REPLAY_SHIFT_BLUR_PX)
+    blurred_second = cv2.GaussianBlur(second, (0, 0), _REPLAY_SHIFT_BLUR_PX)
+    grad_y, grad_x = np.gradient((blurred_first + blurred_second) / 2.0)
+    change = blurred_second - blurred_first
+    tiles = _REPLAY_SHIFT_TILES
+    prior = _REPLAY_SHIFT_PRIOR * first.size / tiles**2
+    xx = _tile_sums(grad_x * grad_x, tiles) + prior
+    xy = _tile_sums(grad_x * grad_y, tiles)
+    yy = _tile_sums(grad_y * grad_y, tiles) + prior
+    bx = -_tile_sums(grad_x * change, tiles)
+    by = -_tile_sums(grad_y * change, tiles)
+    determinant = xx * yy - xy * xy  # at least prior squared: xx * yy >= xy * xy
+    move_x = (yy * bx - xy * by) / determinant
+    move_y = (xx * by - xy * bx) / determinant
+    return float(np.hypot(move_x, move_y).max()) / _REPLAY_SAMPLE_PX

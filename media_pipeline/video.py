@@ -37,6 +37,7 @@ from media_pipeline.ffmpeg_bin import (
     ffmpeg_path,
     ffprobe_path,
 )
+from media_pipeline.limits import MAX_CAPTION_BYTES
 
 __all__ = [
     "DEFAULT_LADDER",
@@ -81,7 +82,6 @@ TEST_PATTERN_TIMEOUT_S: Final = 120.0
 MASTER_PLAYLIST: Final = "master.m3u8"
 RENDITION_PLAYLIST: Final = "index.m3u8"
 SUBTITLE_GROUP: Final = "subs"
-MAX_CAPTION_BYTES: Final = 5 * 1024 * 1024
 
 # Demuxers an upload may be read with. Anything else (image2, tty, hls, concat, ...) is refused
 # before ffmpeg parses it: playlist-like demuxers would make ffmpeg open other local files.

@@ -18,8 +18,10 @@ from app.identity.auth import api_auth, api_user
 from app.identity.models import STAFF_ROLES, Role
 from app.jobs import service as jobs
 from app.platforms import service as platforms
+from media_pipeline.limits import MAX_CAPTION_BYTES
 
-MAX_CAPTION_BYTES = 2 * 1024 * 1024
+# Room for the multipart envelope around a caption file of the largest size.
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def caller_platform():
@@ -181,7 +183,7 @@ def readable_lesson(lesson_id: int) -> Lesson:
 @api_auth(Role.PLATFORM)
 def api_add_captions(lesson_id: int):
     lesson = service.lesson_for(caller_platform(), lesson_id)
-    request.max_content_length = MAX_CAPTION_BYTES
+    request.max_content_length = MAX_CAPTION_BYTES + FORM_OVERHEAD_BYTES
     file = request.files.get("file")
     if file is None:
         raise Invalid(fields={"file": _l("Send the captions as multipart field 'file'.")})

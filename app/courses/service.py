@@ -252,7 +252,9 @@ def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
 def set_cover(course: Course, data: bytes) -> None:
     require_editable(course)
     if len(data) > MAX_COVER_BYTES:
-        raise PayloadTooLarge(_l("The cover image is larger than 5 MB."))
+        raise PayloadTooLarge(
+            _l("The cover image is larger than %(mb)d MB.", mb=MAX_COVER_BYTES // (1024 * 1024))
+        )
     content_type = next((ct for magic, ct in COVER_MAGIC.items() if data.startswith(magic)), None)
     if content_type is None:
         raise Invalid(_l("The cover must be a JPEG or PNG image."), code="not_an_image")
