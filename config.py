@@ -161,7 +161,6 @@ class Config:
     FACE_DUPLICATE_THRESHOLD: float | None = (
         env_float("FACE_DUPLICATE_THRESHOLD", 0.0) if env_str("FACE_DUPLICATE_THRESHOLD") else None
     )
-    FACE_MAX_BYTES = env_int("FACE_MAX_BYTES", 10 * 1024 * 1024)
     # Face images are kept this long after the subsidy decision they back (or after they were
     # taken, if no decision comes), then `flask evidence purge` removes them.
     EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 3 * 365)

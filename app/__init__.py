@@ -109,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
         openapi,
         platforms,
         site,
+        study,
         subsidy,
         verification,
     )
@@ -122,6 +123,7 @@ def register_blueprints(app: Flask) -> None:
         courses,
         learning,
         verification,
+        study,
         media,
         jobs,
         audit,

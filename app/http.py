@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import request
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.errors import BadRequest, Invalid, UnsupportedMediaType
+from app.errors import AppError, BadRequest, Invalid, UnsupportedMediaType
 
 
 def json_body() -> dict[str, Any]:
@@ -39,3 +40,25 @@ def int_arg(name: str, default: int, *, low: int, high: int) -> int:
             fields={name: _l("Use a whole number from %(low)d to %(high)d.", low=low, high=high)}
         )
     return value
+
+
+def uploaded_files(
+    single: str, many: str, *, max_files: int, max_bytes: int, too_large: AppError
+) -> list[bytes]:
+    """The multipart upload(s): one file in ``single``, or several in repeated ``many`` fields.
+
+    The body may hold ``max_files`` files of ``max_bytes`` each (and an envelope); a larger one
+    is refused with ``too_large``. Each file is read, then its temporary spool released.
+    """
+    request.max_content_length = max_bytes * (max_files + 1)
+    try:
+        files = request.files.getlist(many) or request.files.getlist(single)
+    except RequestEntityTooLarge:
+        raise too_large from None
+    if len(files) > max_files:
+        raise Invalid(fields={many: _l("At most %(n)d files.", n=max_files)})
+    contents = []
+    for file in files:
+        contents.append(file.read())
+        file.close()
+    return contents

@@ -24,9 +24,12 @@ from app.courses.models import LEVEL_NAMES_ZH, CourseLevel, CourseStatus, Lesson
 from app.identity.models import Role, Sex
 from app.learning.models import SessionEnd
 from app.learning.rules import Reason
+from app.learning.service import MAX_SEQ
 from app.subsidy.models import Action
 from app.subsidy.rules import Status as SubsidyStatus
 from app.subsidy.service import REASON_MESSAGES
+from app.verification.models import CheckKind, CheckStatus
+from media_pipeline.limits import BURST_SPAN_MS, MAX_BURST_FRAMES, MAX_CAPTION_BYTES, MIB
 
 bp = Blueprint("openapi", __name__)
 
@@ -337,7 +340,7 @@ SCHEMAS: dict[str, Schema] = {
     "CaptionUpload": obj(
         {
             "file": string(
-                "SRT or WebVTT, UTF-8, at most 2 MB; stored as WebVTT.",
+                f"SRT or WebVTT, UTF-8, at most {MAX_CAPTION_BYTES // MIB} MB; stored as WebVTT.",
                 contentMediaType="text/vtt",
             ),
             "language": string("BCP 47 tag such as `zh-CN` or `en`; replaces that language."),
@@ -354,7 +357,12 @@ SCHEMAS: dict[str, Schema] = {
             "credited_s": {"type": "number", "description": "Study time credited so far."},
             "verified_s": {
                 "type": "number",
-                "description": "Credited time no failed face check voided: what completion counts.",
+                "description": "Credited time a passed face check confirmed: what completion "
+                "and money count.",
+            },
+            "pending_s": {
+                "type": "number",
+                "description": "Credited time waiting for the session's next face check.",
             },
             "coverage": {
                 "type": "number",
@@ -374,8 +382,15 @@ SCHEMAS: dict[str, Schema] = {
             "course_title": string(),
             "lessons": array(ref("LessonStudy"), "In order of position."),
             "credited_s": {"type": "number", "description": "Study time credited, all lessons."},
-            "verified_s": {"type": "number", "description": "Credited time not voided."},
-            "required_s": {"type": "number", "description": "Credited time completion needs."},
+            "verified_s": {
+                "type": "number",
+                "description": "Credited time a passed face check confirmed, all lessons.",
+            },
+            "pending_s": {
+                "type": "number",
+                "description": "Credited time waiting for a face check, all lessons.",
+            },
+            "required_s": {"type": "number", "description": "Confirmed time completion needs."},
             "completed": {"type": "boolean"},
             "subsidy": ref("Subsidy"),
             "certificate_no": nullable(
@@ -508,8 +523,10 @@ SCHEMAS: dict[str, Schema] = {
             {
                 "id": integer("Answer at `POST /api/v1/checks/{id}`."),
                 "kind": string(
-                    "`sign_in` opens every session; `random` comes unannounced.",
-                    enum=["sign_in", "random"],
+                    "`sign_in` opens every session; `random` comes unannounced; `closing` "
+                    "confirms the time since the last check when a lesson is done or its "
+                    "video ended.",
+                    enum=[kind.value for kind in CheckKind],
                 ),
                 "challenge": nullable(
                     string(
@@ -517,6 +534,8 @@ SCHEMAS: dict[str, Schema] = {
                         enum=["blink", "turn_left", "turn_right"],
                     )
                 ),
+                "attempts": integer("Answers judged so far."),
+                "max_attempts": integer("Answers it takes at most; the last one counts."),
                 "expires_at": string(
                     "Answer before this; after it the check fails as `expired`.", format="date-time"
                 ),
@@ -566,39 +585,30 @@ SCHEMAS: dict[str, Schema] = {
             "image": string("One photo.", contentMediaType="image/*"),
             "frames": array(
                 string(contentMediaType="image/*"),
-                "Or a burst of up to 12 frames over about 2 s (repeat the field).",
+                f"Or a burst of up to {MAX_BURST_FRAMES} frames over about "
+                f"{BURST_SPAN_MS // 1000} s (repeat the field).",
             ),
         },
         closed=False,
     ),
-    "CheckVerdict": obj(
-        {
-            "passed": {"type": "boolean"},
-            "code": string(
-                "`passed`, or why not: `mismatch`, `no_face`, `multiple_faces`, `replay`, "
-                "`liveness_failed`."
-            ),
-            "score": nullable({"type": "number", "description": SCORE}),
-            "retry": {
-                "type": "boolean",
-                "description": "No face was seen: answer again before the check expires.",
-            },
-            "voided_s": {
-                "type": "number",
-                "description": "Credited seconds this failure took back (0 when it passed).",
-            },
-        }
-    ),
     "CheckState": obj(
         {
             "id": integer("The check."),
-            "kind": string(enum=["sign_in", "random"]),
+            "kind": string(enum=[kind.value for kind in CheckKind]),
             "challenge": nullable(string(enum=["blink", "turn_left", "turn_right"])),
             "expires_at": string("The answer's deadline.", format="date-time"),
+            "attempts": integer("Answers judged so far."),
+            "max_attempts": integer("Answers the check takes at most; the last one counts."),
             "status": string(
                 "`pending` (waiting for an answer, or another one after `retry`), `judging` (a "
-                "worker has the answer: poll again in about a second), `passed` or `failed`.",
-                enum=["pending", "judging", "passed", "failed"],
+                "worker has the answer: poll again in about a second), `passed`, `failed`, or "
+                "`cancelled` (its session ended unanswered: the time it would have confirmed "
+                "lapsed).",
+                enum=[
+                    "pending",
+                    "judging",
+                    *(s.value for s in CheckStatus if s.value != "pending"),
+                ],
             ),
             "passed": {"type": "boolean"},
             "code": nullable(
@@ -613,15 +623,16 @@ SCHEMAS: dict[str, Schema] = {
             "model": nullable(string("The face model that judged the check.")),
             "retry": {
                 "type": "boolean",
-                "description": "Still `pending`: answer again before the check expires.",
+                "description": "Still `pending` after a `mismatch`, `no_face` or "
+                "`liveness_failed` with tries left: answer again before the check expires.",
             },
             "voided_s": {
                 "type": "number",
                 "description": "Credited seconds the failure took back (0 otherwise).",
             },
         },
-        description="A face check and where its judging stands; the verdict fields read as "
-        "in `CheckVerdict` once it is no longer `judging`.",
+        description="A face check and where its judging stands, with the verdict of its latest "
+        "answer once it is no longer `judging`.",
     ),
     "StudySession": obj(
         {
@@ -644,6 +655,15 @@ SCHEMAS: dict[str, Schema] = {
         {
             "hidden": {"type": "boolean", "default": False, "description": "The page is hidden."},
             "playing": {"type": "boolean", "default": True, "description": "Not paused."},
+            "seq": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_SEQ,
+                "description": "One more for each heartbeat of the session: a heartbeat whose "
+                "`seq` is not newer than one already judged (a retry, a duplicate, one "
+                "overtaken) is answered with reason `repeated` and changes nothing. Without it "
+                "a duplicate still earns nothing.",
+            },
         },
         closed=False,
     ),
@@ -654,7 +674,8 @@ SCHEMAS: dict[str, Schema] = {
                 one_of(Reason, "Why it earned less than the time since the previous one.")
             ),
             "lesson_credited_s": {"type": "number"},
-            "lesson_verified_s": {"type": "number"},
+            "lesson_verified_s": {"type": "number", "description": "Confirmed by a face check."},
+            "lesson_pending_s": {"type": "number", "description": "Waiting for a face check."},
             "furthest_s": {"type": "number"},
             "coverage": {"type": "number", "minimum": 0, "maximum": 1},
             "completed": {"type": "boolean", "description": "The lesson is complete."},
@@ -722,6 +743,7 @@ ERRORS: dict[str, tuple[int, str]] = {
         409,
         "An earlier answer to the check is still being judged; poll `GET /api/v1/checks/{id}`.",
     ),
+    "session_conflict": (409, "The lesson was opened on another device at the same moment."),
     "session_ended": (
         409,
         "The study session ended, e.g. the lesson was opened elsewhere (`end_reason`).",
@@ -1231,7 +1253,13 @@ ENDPOINTS: list[Endpoint] = [
         "session of the trainee ends: one device at a time.",
         roles=(Role.TRAINEE,),
         responses={201: json_response("StudySession", "The session, and where to resume.")},
-        errors=("not_enrolled", "lesson_not_ready", "face_not_enrolled", "identity_under_review"),
+        errors=(
+            "not_enrolled",
+            "lesson_not_ready",
+            "face_not_enrolled",
+            "identity_under_review",
+            "session_conflict",
+        ),
     ),
     Endpoint(
         "post",
@@ -1239,9 +1267,14 @@ ENDPOINTS: list[Endpoint] = [
         "Study",
         "Report the player's position",
         "Send every `heartbeat_s` seconds while the lesson is open. The server credits study "
-        "time by its own clock and record; the client's account of time is never taken.",
+        "time by its own clock and record; the client's account of time is never taken. A lost "
+        "heartbeat costs the time it covered and nothing more. Credited time waits for the "
+        "next face check (`lesson_pending_s`) and counts once it passes (`lesson_verified_s`); "
+        "when the lesson is done, a `closing` check is asked.",
         roles=(Role.TRAINEE,),
-        body=json_request("Heartbeat", {"position_s": 42.5, "hidden": False, "playing": True}),
+        body=json_request(
+            "Heartbeat", {"position_s": 42.5, "hidden": False, "playing": True, "seq": 17}
+        ),
         responses={200: json_response("HeartbeatResult", "What this heartbeat earned.")},
         errors=("invalid", "session_ended"),
     ),
@@ -1282,16 +1315,17 @@ ENDPOINTS: list[Endpoint] = [
         "/api/v1/checks/{check_id}",
         "Faces",
         "Answer a face check",
-        "One photo, or a burst of frames over about 2 s judged on its best frames. A check "
-        "that fails voids the study time credited since the last passed check; `no_face` asks "
-        "for another try while the check is open. Where workers judge checks "
+        "One photo, or a burst of frames judged on its best frames. A check that fails voids "
+        "the study time credited since the last passed check; a `mismatch`, `no_face` or "
+        "`liveness_failed` may be tried again while the check is open and tries are left "
+        "(`retry`, `attempts`, `max_attempts`): the last answer counts. Where workers judge checks "
         "(`CHECKS_IN_WORKER`, production), the answer is stored and queued: 202 with status "
         "`judging`; poll `GET /api/v1/checks/{check_id}` about once a second for the verdict. "
         "An answer received in time is judged even if the window closes while it waits.",
         roles=(Role.TRAINEE,),
         body={"required": True, "content": {"multipart/form-data": {"schema": ref("CheckAnswer")}}},
         responses={
-            200: json_response("CheckVerdict", "The verdict, judged in the request."),
+            200: json_response("CheckState", "The verdict, judged in the request."),
             202: json_response("CheckState", "Queued for a worker: status `judging`."),
         },
         errors=(

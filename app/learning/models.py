@@ -34,7 +34,8 @@ class SessionEnd(enum.StrEnum):
 
 
 class StudySession(db.Model):
-    """One sitting with one lesson, on one device. Only one is open per trainee at a time."""
+    """One sitting with one lesson, on one device. Only one is open per trainee at a time: the
+    database holds that (a unique index over the open ones), not a check before the insert."""
 
     __tablename__ = "study_session"
 
@@ -45,21 +46,38 @@ class StudySession(db.Model):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[SessionEnd | None] = mapped_column(str_enum(SessionEnd))
-    # The previous accepted heartbeat, on the server's clock (epoch seconds).
+    # When it opened and the previous accepted heartbeat, on the server's clock (epoch seconds).
+    opened_at: Mapped[float | None]
     last_at: Mapped[float | None]
     last_position_s: Mapped[float | None]
     # Whether that heartbeat said visible and playing (see rules.SessionState.last_active).
     last_active: Mapped[bool] = mapped_column(default=False)
+    # The newest heartbeat sequence number judged (rules.SessionState.last_seq).
+    last_seq: Mapped[int | None]
+    # The stretches this session credited, a merged JSON list of [start, end] seconds.
+    credited_spans: Mapped[str] = mapped_column(sa.Text, default="[]")
     credited_s: Mapped[float] = mapped_column(default=0.0)
     # Face checks: credited time not yet confirmed by a passed check (voided if one fails),
     # credited time since the last check was asked, and the (secret) amount before the next.
     unverified_s: Mapped[float] = mapped_column(default=0.0)
     since_check_s: Mapped[float] = mapped_column(default=0.0)
     next_check_after_s: Mapped[float] = mapped_column(default=0.0)
+    # Unconfirmed time that lapsed because the session ended before a check confirmed it.
+    lapsed_s: Mapped[float] = mapped_column(default=0.0)
     user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
     address: Mapped[str] = mapped_column(sa.String(64), default="")
 
     lesson: Mapped[Lesson] = relationship()
+
+    __table_args__ = (
+        sa.Index(
+            "uq_study_session_one_open",
+            "trainee_id",
+            unique=True,
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        ),
+    )
 
     @property
     def active(self) -> bool:
@@ -75,8 +93,12 @@ class LessonProgress(db.Model):
     enrollment_id: Mapped[int] = mapped_column(sa.ForeignKey("enrollment.id"))
     lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lesson.id"))
     credited_s: Mapped[float] = mapped_column(default=0.0)
-    # Credited time taken back because a face check failed or went unanswered.
+    # Credited time taken back: a face check failed or went unanswered, or the session ended
+    # before a check confirmed it.
     voided_s: Mapped[float] = mapped_column(default=0.0)
+    # Credited time waiting for a face check: it counts once a check passes, is voided if the
+    # check fails, and lapses if the session ends first.
+    pending_s: Mapped[float] = mapped_column(default=0.0)
     furthest_s: Mapped[float] = mapped_column(default=0.0)
     # Where the player was last, to resume there.
     position_s: Mapped[float] = mapped_column(default=0.0)
@@ -89,9 +111,14 @@ class LessonProgress(db.Model):
     enrollment: Mapped[Enrollment] = relationship(back_populates="progress")
 
     @property
-    def verified_s(self) -> float:
-        """Credited time that no failed check took back: what completion and money count."""
+    def counted_s(self) -> float:
+        """Credited time not taken back: confirmed or still waiting for its check."""
         return max(0.0, round(self.credited_s - self.voided_s, 3))
+
+    @property
+    def verified_s(self) -> float:
+        """Credited time a passed face check confirmed: what completion and money count."""
+        return max(0.0, round(self.credited_s - self.voided_s - self.pending_s, 3))
 
     __table_args__ = (
         sa.UniqueConstraint("enrollment_id", "lesson_id", name="uq_lesson_progress_lesson"),
@@ -106,6 +133,7 @@ class HeartbeatRecord(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(sa.ForeignKey("study_session.id"), index=True)
     received_at: Mapped[float]  # server clock, epoch seconds
+    seq: Mapped[int | None]  # the client's sequence number, if it sent one
     position_s: Mapped[float]
     hidden: Mapped[bool]
     playing: Mapped[bool]

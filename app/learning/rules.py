@@ -19,6 +19,7 @@ CAP_HEARTBEATS = 1.5
 # How far a position may lie beyond the furthest point reached and still be credited from. It
 # absorbs network jitter (a late heartbeat followed by a prompt one moves the position further
 # than the server's clock did); it is also the most a client can skip per heartbeat unseen.
+# The player reads it from the page (`data-skip-tolerance-s`) to steer seeks.
 SKIP_TOLERANCE_S = 3.0
 # Players report slightly different durations than ffprobe; positions this far past the end are
 # taken as the end, further ones are invalid.
@@ -47,6 +48,14 @@ class Reason(StrEnum):
     CAPPED_INTERVAL = "capped_interval"
     LESSON_FULL = "lesson_full"
     INVALID_POSITION = "invalid_position"
+    # A heartbeat whose sequence number is not newer than one already judged: a retry or a
+    # duplicate the network delivered twice, or one overtaken by a later heartbeat.
+    REPEATED = "repeated"
+    # A face check waits for its answer: nothing is credited until it is answered.
+    CHECK_PENDING = "check_pending"
+    # The stretch was already credited in this session (a heartbeat that arrived out of order
+    # without a sequence number, or the player went back over it): it is credited once.
+    ALREADY_CREDITED = "already_credited"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,13 @@ class SessionState:
     # The previous heartbeat said the page was visible and the video playing, so the stretch
     # up to the next heartbeat was played: a pause or a hidden page ends it, it is still paid.
     last_active: bool = False
+    # The newest sequence number judged in this session, when the client sends them.
+    last_seq: int | None = None
+    # When the session opened, on the server's clock: the player resumes at or before
+    # `furthest_s` then, so the first heartbeat's position is judged against the time since.
+    opened_at: float | None = None
+    # The stretches of the lesson this session credited, merged: none is credited twice.
+    credited_spans: tuple[Interval, ...] = ()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.duration_s) and self.duration_s > 0):
@@ -95,6 +111,8 @@ class Heartbeat:
     position_s: float
     hidden: bool
     playing: bool = True
+    # The client's count of heartbeats in this session, if it sends one (see `credit`).
+    seq: int | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.at):
@@ -137,7 +155,16 @@ def credit(
     for the stretch before it, and nothing is paid after it until playing resumes. The first
     heartbeat of a session, and one after a gap of more than `GAP_HEARTBEATS` heartbeats (or a
     server clock that went back), only anchor the span. An invalid position is ignored
-    entirely: the state is returned unchanged.
+    entirely: the state is returned unchanged, and so is a heartbeat whose `seq` is not newer
+    than the last one judged (`Reason.REPEATED`): without `seq` a duplicate still earns
+    nothing, as it arrives with no wall time and no advance of its own.
+
+    Heartbeats the network lost cost the trainee the time they covered and nothing more: a
+    position reached no faster than real time from where the previous heartbeat was honestly
+    (at most `skip_tolerance_s` past the furthest point) becomes the furthest point reached,
+    though only the credited part of the way counts as watched. So the next heartbeat, after a
+    gap or a capped interval, is credited as usual; skipping ahead is judged against what was
+    watched, not against what the server happened to hear.
 
     `reason` is None when the position's advance was credited in full.
     """
@@ -148,41 +175,60 @@ def credit(
             f"skip_tolerance_s must be finite and not negative, not {skip_tolerance_s!r}"
         )
 
+    if beat.seq is not None and state.last_seq is not None and beat.seq <= state.last_seq:
+        return CreditResult(0.0, state, (), Reason.REPEATED)
     duration_s = state.duration_s
     if not _valid_position(beat.position_s, duration_s):
         return CreditResult(0.0, state, (), Reason.INVALID_POSITION)
     position_s = min(float(beat.position_s), duration_s)
     active = beat.playing and not beat.hidden
-    anchored = replace(state, last_at=beat.at, last_position_s=position_s, last_active=active)
+    anchored = replace(
+        state,
+        last_at=beat.at,
+        last_position_s=position_s,
+        last_active=active,
+        last_seq=beat.seq if beat.seq is not None else state.last_seq,
+    )
 
     if state.last_at is None or state.last_position_s is None:
+        # Lost heartbeats at the start of a session cost their time too, and nothing more.
+        since_open_s = beat.at - state.opened_at if state.opened_at is not None else 0.0
+        if 0 <= position_s - state.furthest_s <= max(since_open_s, 0.0) + skip_tolerance_s:
+            anchored = replace(anchored, furthest_s=max(state.furthest_s, position_s))
         return _nothing(anchored, Reason.FIRST_HEARTBEAT)
     wall_s = beat.at - state.last_at
+    start_s = state.last_position_s
+    advance_s = position_s - start_s
+    honest = start_s <= state.furthest_s + skip_tolerance_s
+    real_time = 0 <= advance_s <= max(wall_s, 0.0) + skip_tolerance_s
     if wall_s < 0 or wall_s > GAP_HEARTBEATS * heartbeat_s:
+        if wall_s >= 0 and honest and real_time:
+            anchored = replace(anchored, furthest_s=max(state.furthest_s, position_s))
         return _nothing(anchored, Reason.GAP)
     # A span is paid only when it began with the page visible and the video playing; the beat
     # that reports a pause or a hidden page closes such a span and is paid for it.
     refused = None if state.last_active else Reason.HIDDEN if beat.hidden else Reason.PAUSED
 
-    start_s = state.last_position_s
-    advance_s = position_s - start_s
     if _floor_ms(advance_s) <= 0:
         return _nothing(anchored, refused or Reason.NO_PROGRESS)
-    if start_s > state.furthest_s + skip_tolerance_s:
+    if not honest:
         return _nothing(anchored, refused or Reason.AHEAD_OF_FURTHEST)
 
     cap_s = CAP_HEARTBEATS * heartbeat_s
     watched_s = _floor_ms(min(advance_s, wall_s, cap_s))
     room_s = max(0.0, duration_s - state.lesson_credited_s)
-    credited_s = 0.0 if refused else _floor_ms(min(watched_s, room_s))
+    fresh_s = _floor_ms(watched_s - _overlap((start_s, start_s + watched_s), state.credited_spans))
+    credited_s = 0.0 if refused else _floor_ms(min(fresh_s, room_s))
 
     reason = refused
     if refused is None:
-        if credited_s < watched_s:
+        if credited_s < min(watched_s, room_s):
+            reason = Reason.ALREADY_CREDITED
+        elif credited_s < watched_s:
             reason = Reason.LESSON_FULL
         elif cap_s < min(advance_s, wall_s):
             reason = Reason.CAPPED_INTERVAL
-        elif advance_s > wall_s + skip_tolerance_s:
+        elif not real_time:
             reason = Reason.TOO_FAST
 
     covered: tuple[Interval, ...] = ()
@@ -190,11 +236,26 @@ def credit(
     if watched_s > 0:
         covered = ((start_s, start_s + watched_s),)
         furthest_s = max(furthest_s, start_s + watched_s)
+    if real_time:
+        furthest_s = max(furthest_s, position_s)
     lesson_credited_s = state.lesson_credited_s
+    spans = state.credited_spans
     if credited_s > 0:
         lesson_credited_s = min(duration_s, lesson_credited_s + credited_s)
-    new_state = replace(anchored, furthest_s=furthest_s, lesson_credited_s=lesson_credited_s)
+        spans = merge_intervals((*spans, (start_s, start_s + watched_s)))
+    new_state = replace(
+        anchored,
+        furthest_s=furthest_s,
+        lesson_credited_s=lesson_credited_s,
+        credited_spans=spans,
+    )
     return CreditResult(credited_s, new_state, covered, reason)
+
+
+def _overlap(span: Interval, spans: tuple[Interval, ...]) -> float:
+    """How much of ``span`` lies within the (merged) ``spans``."""
+    low, high = span
+    return sum(max(0.0, min(high, end) - max(low, start)) for start, end in spans)
 
 
 def merge_intervals(intervals: Iterable[Interval]) -> tuple[Interval, ...]:

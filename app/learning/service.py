@@ -1,7 +1,10 @@
-"""Enrolment and server-authoritative study time.
+"""Enrolment and server-authoritative study time: the one writer of study-time counters.
 
 Every heartbeat is judged by `rules.credit` on the server's clock against what the server
 already recorded for the lesson; the browser's account of time watched is never taken.
+Credited time waits for a face check (`pending_s`); this module moves it to confirmed or voided
+when the study workflow (`app/study/workflow.py`) reports the check's result. It asks for no
+check and judges none itself: it says when one is due.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from app.courses.models import Course, CourseStatus, Lesson, LessonStatus
 from app.db import like_pattern, utcnow
@@ -29,8 +33,14 @@ from app.learning.models import (
     SessionEnd,
     StudySession,
 )
-from app.verification import service as verification
-from app.verification.models import Check, CheckKind, CheckStatus
+
+# The largest heartbeat sequence number accepted (a 32-bit column).
+MAX_SEQ = 2**31 - 1
+# A session that ended with time no check confirmed (the page was reloaded, the phone lost its
+# connection, the trainee came back on another device) hands that time to the trainee's next
+# session of the same lesson: the first check passed or failed within this many seconds of its
+# last heartbeat decides it, as if the sessions were one. Later, it lapses.
+CARRY_OVER_S = 1800.0
 
 
 def clock() -> float:
@@ -39,30 +49,28 @@ def clock() -> float:
     return now()
 
 
+class Due:
+    """Why a face check is due now (the kinds of check the workflow then opens)."""
+
+    RANDOM = "random"  # the secret amount of study since the last check is reached
+    CLOSING = "closing"  # the lesson is done, or its video ended, with time not yet confirmed
+
+
 @dataclass(frozen=True)
 class BeatOutcome:
     credited_s: float
     reason: str | None
     progress: LessonProgress
-    completed: bool
-    check: Check | None  # a face check waiting for an answer
-    enrollment: Enrollment
-    course_completed: bool  # this heartbeat completed the whole course
+    completed: bool  # the lesson is complete (on confirmed time)
+    due: str | None  # a `Due` kind: ask a face check now
 
 
-def record_void(session: StudySession, seconds: float) -> None:
-    """Take back credited time of the session's lesson after a failed or missed check."""
-    if seconds <= 0:
-        return
-    enrollment = db.session.get(Enrollment, session.enrollment_id)
-    progress = progress_for(enrollment, session.lesson, lock=True)
-    progress.voided_s = round(min(progress.credited_s, progress.voided_s + seconds), 3)
-    if progress.completed_at and not rules.is_complete(
-        progress.coverage, progress.verified_s, float(session.lesson.duration_s or 0)
-    ):
-        progress.completed_at = None
-    if not summarize(enrollment)["completed"]:
-        enrollment.completed_at = None
+@dataclass(frozen=True)
+class Settled:
+    """What a check's result did to the session's time."""
+
+    seconds: float  # confirmed, voided or lapsed
+    course_completed: bool  # the enrolment completed just now
 
 
 def _trainee(user: User) -> None:
@@ -128,7 +136,9 @@ def progress_for(enrollment: Enrollment, lesson: Lesson, *, lock: bool = False) 
     query = sa.select(LessonProgress).where(
         LessonProgress.enrollment_id == enrollment.id, LessonProgress.lesson_id == lesson.id
     )
-    row = db.session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = db.session.scalar(query)
     if row is None:
         row = LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id)
         db.session.add(row)
@@ -136,41 +146,91 @@ def progress_for(enrollment: Enrollment, lesson: Lesson, *, lock: bool = False) 
     return row
 
 
-def start_session(
-    user: User, lesson_id: int, *, user_agent: str = "", address: str = ""
-) -> StudySession:
-    """Open a session; any other open session of this trainee ends (one device at a time)."""
-    lesson, enrollment = studyable_lesson(user, lesson_id)
-    verification.require_verified_identity(user)
-    now = utcnow()
-    open_sessions = sa.select(StudySession).where(
-        StudySession.trainee_id == user.id, StudySession.ended_at.is_(None)
+def end_open_sessions(user: User) -> list[StudySession]:
+    """End the trainee's open sessions (one device at a time); returns them, locked, so the
+    workflow can close their checks and lapse their unconfirmed time."""
+    # Serialise starts of one trainee: a second start waits here and then finds the first.
+    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
+    query = (
+        sa.select(StudySession)
+        .where(StudySession.trainee_id == user.id, StudySession.ended_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    for other in db.session.scalars(open_sessions.with_for_update()):
+    ended = list(db.session.scalars(query))
+    now = utcnow()
+    for other in ended:
         other.ended_at = now
         other.end_reason = SessionEnd.SUPERSEDED
+    db.session.flush()
+    return ended
+
+
+def open_session(
+    user: User,
+    lesson: Lesson,
+    enrollment: Enrollment,
+    *,
+    next_check_after_s: float,
+    user_agent: str = "",
+    address: str = "",
+) -> StudySession:
+    """Open a session; call `end_open_sessions` first in the same transaction."""
     session = StudySession(
         enrollment_id=enrollment.id,
         lesson_id=lesson.id,
         trainee_id=user.id,
         user_agent=user_agent[:300],
         address=address[:64],
+        next_check_after_s=next_check_after_s,
+        opened_at=clock(),
     )
-    db.session.add(session)
+    try:
+        with db.session.begin_nested():
+            db.session.add(session)
+    except IntegrityError:
+        # The unique index over open sessions: another start of this trainee won the race
+        # (only where the row lock above is not available, as on SQLite).
+        raise Conflict(
+            _l("Studying was started on another device at the same moment; try again."),
+            code="session_conflict",
+        ) from None
     progress_for(enrollment, lesson)
-    db.session.flush()
-    session.next_check_after_s = verification.next_check_after_s()
-    progress = progress_for(enrollment, lesson)
-    verification.open_check(
-        session, CheckKind.SIGN_IN, min(progress.position_s, progress.furthest_s)
-    )
     return session
+
+
+def resume_at(progress: LessonProgress) -> float:
+    """Where the player should resume: where it was, never beyond what was reached."""
+    return min(progress.position_s, progress.furthest_s)
 
 
 def session_for(user: User, session_id: int) -> StudySession:
     session = db.session.get(StudySession, session_id)
     if session is None or session.trainee_id != user.id:
         raise NotFound(_l("No such study session."))
+    return session
+
+
+def lock_session(session_id: int) -> StudySession:
+    """The session row, locked for this transaction and read afresh under the lock: what was
+    loaded before may be stale by the time the lock is granted."""
+    return db.session.scalars(
+        sa.select(StudySession)
+        .where(StudySession.id == session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def active_session(user: User, session_id: int) -> StudySession:
+    """The trainee's session, locked; refused once it has ended."""
+    session = lock_session(session_for(user, session_id).id)
+    if not session.active:
+        raise Conflict(
+            _l("This study session has ended; the lesson was opened elsewhere."),
+            code="session_ended",
+            end_reason=session.end_reason.value if session.end_reason else None,
+        )
     return session
 
 
@@ -185,98 +245,202 @@ def parse_position(raw: Any, duration_s: float) -> float:
     return position
 
 
-def heartbeat(user: User, session_id: int, data: dict[str, Any]) -> BeatOutcome:
-    session = session_for(user, session_id)
-    if not session.active:
-        raise Conflict(
-            _l("This study session has ended; the lesson was opened elsewhere."),
-            code="session_ended",
-            end_reason=session.end_reason.value if session.end_reason else None,
-        )
-    lesson = session.lesson
-    duration = float(lesson.duration_s or 0)
-    position = parse_position(data.get("position_s"), duration)
+def parse_beat(session: StudySession, data: dict[str, Any], *, at: float) -> rules.Heartbeat:
+    """A heartbeat's body as the rules take it; refuses what is not what the API documents."""
+    position = parse_position(data.get("position_s"), float(session.lesson.duration_s or 0))
     hidden = data.get("hidden", False)
     playing = data.get("playing", True)
-    bad = [
-        name
+    seq = data.get("seq")
+    errors: dict[str, Any] = {
+        name: _l("true or false.")
         for name, value in (("hidden", hidden), ("playing", playing))
         if not isinstance(value, bool)
-    ]
-    if bad:
-        raise Invalid(fields={name: _l("true or false.") for name in bad})
+    }
+    if seq is not None and (
+        isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ
+    ):
+        errors["seq"] = _l(
+            "A whole number from 0 to %(n)d, one more for each heartbeat.", n=MAX_SEQ
+        )
+    if errors:
+        raise Invalid(fields=errors)
+    return rules.Heartbeat(at=at, position_s=position, hidden=hidden, playing=playing, seq=seq)
+
+
+def _ready(progress: LessonProgress, duration_s: float) -> bool:
+    """The lesson would be complete if its waiting time were confirmed."""
+    return rules.is_complete(progress.coverage, progress.counted_s, duration_s)
+
+
+def credit(session: StudySession, beat: rules.Heartbeat, *, held: bool) -> BeatOutcome:
+    """Judge a heartbeat of a session locked by `active_session`; `held` while a face check
+    waits for its answer (then nothing is credited and no stretch counts as watched)."""
+    lesson = session.lesson
+    duration = float(lesson.duration_s or 0)
     enrollment = db.session.get(Enrollment, session.enrollment_id)
-    # Heartbeats of one lesson are judged one at a time, against the latest record.
-    db.session.execute(
-        sa.select(StudySession.id).where(StudySession.id == session.id).with_for_update()
-    )
     progress = progress_for(enrollment, lesson, lock=True)
-    # Face checks: an expired one fails now; a failed one is followed by a new one; while one
-    # waits for its answer nothing is credited.
-    check = verification.latest_check(session)
-    record_void(session, verification.expire_if_due(session, check))
-    if check is not None and check.status is CheckStatus.FAILED:
-        check = verification.open_check(session, CheckKind.RANDOM, position)
-    held = check is not None and check.status is CheckStatus.PENDING
     state = rules.SessionState(
         last_at=session.last_at,
         last_position_s=session.last_position_s,
         furthest_s=progress.furthest_s,
-        lesson_credited_s=progress.verified_s,
+        lesson_credited_s=progress.counted_s,
         duration_s=duration,
         last_active=session.last_active,
+        last_seq=session.last_seq,
+        opened_at=session.opened_at,
+        credited_spans=_spans(session.credited_spans),
     )
-    now = clock()
-    result = rules.credit(
-        state,
-        rules.Heartbeat(at=now, position_s=position, hidden=hidden, playing=playing),
-        heartbeat_s=current_app.config["HEARTBEAT_S"],
-    )
+    result = rules.credit(state, beat, heartbeat_s=current_app.config["HEARTBEAT_S"])
     new = result.new_state
+    repeated = result.reason is rules.Reason.REPEATED
     session.last_at, session.last_position_s = new.last_at, new.last_position_s
-    session.last_active = new.last_active
-    progress.position_s = position
+    session.last_active, session.last_seq = new.last_active, new.last_seq
+    if new.credited_spans != state.credited_spans and not held:
+        session.credited_spans = _spans_json(new.credited_spans)
+    if not repeated:
+        progress.position_s = min(beat.position_s, duration)
     credited = 0.0 if held else result.credited_s
-    reason = "check_pending" if held else (result.reason.value if result.reason else None)
+    reason = result.reason
+    if held and not repeated:
+        reason = rules.Reason.CHECK_PENDING
     if credited:
         session.credited_s = round(session.credited_s + credited, 3)
         session.unverified_s = round(session.unverified_s + credited, 3)
         session.since_check_s = round(session.since_check_s + credited, 3)
         progress.credited_s = round(progress.credited_s + credited, 3)
-    progress.furthest_s = new.furthest_s if not held else progress.furthest_s
-    if result.covered and not held:
-        covered = rules.merge_intervals(
-            [tuple(span) for span in json.loads(progress.covered)] + list(result.covered)
-        )
-        progress.covered = json.dumps([[round(a, 3), round(b, 3)] for a, b in covered])
-        progress.coverage = rules.coverage(rules.buckets_for(covered, duration), duration)
-    if not held and session.since_check_s >= session.next_check_after_s > 0:
-        check = verification.open_check(session, CheckKind.RANDOM, position)
-        held = True
-    completed = rules.is_complete(progress.coverage, progress.verified_s, duration)
-    course_completed = False
-    if completed and progress.completed_at is None:
-        progress.completed_at = utcnow()
-        db.session.flush()
-        # Only a lesson completing now can complete the course: no summary on every heartbeat.
-        if enrollment.completed_at is None and summarize(enrollment)["completed"]:
-            enrollment.completed_at = utcnow()
-            course_completed = True
+        progress.pending_s = round(progress.pending_s + credited, 3)
+    if not held:
+        progress.furthest_s = new.furthest_s
+        if result.covered:
+            covered = rules.merge_intervals((*_spans(progress.covered), *result.covered))
+            progress.covered = _spans_json(covered)
+            progress.coverage = rules.coverage(rules.buckets_for(covered, duration), duration)
+    due = None
+    if not held and progress.completed_at is None:
+        at_end = beat.position_s >= duration - rules.END_TOLERANCE_S and not beat.playing
+        if _ready(progress, duration) or (at_end and progress.pending_s > 0):
+            due = Due.CLOSING
+    if not held and due is None and session.since_check_s >= session.next_check_after_s > 0:
+        due = Due.RANDOM
     db.session.add(
         HeartbeatRecord(
             session_id=session.id,
-            received_at=now,
-            position_s=position,
-            hidden=hidden,
-            playing=playing,
+            received_at=beat.at,
+            seq=beat.seq,
+            position_s=beat.position_s,
+            hidden=beat.hidden,
+            playing=beat.playing,
             credited_s=credited,
-            reason=reason,
+            reason=reason.value if reason else None,
         )
     )
     db.session.flush()
-    return BeatOutcome(
-        credited, reason, progress, completed, check if held else None, enrollment, course_completed
+    completed = progress.completed_at is not None
+    return BeatOutcome(credited, reason.value if reason else None, progress, completed, due)
+
+
+def _spans(text: str) -> tuple[rules.Interval, ...]:
+    return tuple((float(a), float(b)) for a, b in json.loads(text))
+
+
+def _spans_json(spans: tuple[rules.Interval, ...]) -> str:
+    return json.dumps([[round(a, 3), round(b, 3)] for a, b in spans])
+
+
+def check_opened(session: StudySession) -> None:
+    """A face check was asked: count the study before the next random one afresh."""
+    session.since_check_s = 0.0
+
+
+def awaiting(session: StudySession) -> list[StudySession]:
+    """The sessions whose waiting time a check of ``session`` decides, locked: the session
+    itself, and the trainee's sessions of the same lesson that ended with time unconfirmed at
+    most CARRY_OVER_S before now."""
+    carried = (
+        sa.select(StudySession)
+        .where(
+            StudySession.trainee_id == session.trainee_id,
+            StudySession.enrollment_id == session.enrollment_id,
+            StudySession.lesson_id == session.lesson_id,
+            StudySession.id != session.id,
+            StudySession.ended_at.is_not(None),
+            StudySession.unverified_s > 0,
+            sa.func.coalesce(StudySession.last_at, StudySession.opened_at, 0.0)
+            >= clock() - CARRY_OVER_S,
+        )
+        .order_by(StudySession.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
+    return [session, *db.session.scalars(carried)]
+
+
+def awaiting_s(session: StudySession) -> float:
+    """The seconds a check of ``session`` decides now."""
+    return round(sum(each.unverified_s for each in awaiting(session)), 3)
+
+
+def confirm(session: StudySession, *, next_check_after_s: float) -> Settled:
+    """A face check of the session passed: the time waiting for it counts, and the lesson (and
+    with it the course) completes if that was all it lacked."""
+    seconds = 0.0
+    for each in awaiting(session):
+        seconds += each.unverified_s
+        progress = _move_pending(each, each.unverified_s)
+    session.next_check_after_s = next_check_after_s
+    lesson = session.lesson
+    course_completed = False
+    if progress.completed_at is None and rules.is_complete(
+        progress.coverage, progress.verified_s, float(lesson.duration_s or 0)
+    ):
+        progress.completed_at = utcnow()
+        db.session.flush()
+        enrollment = db.session.get(Enrollment, session.enrollment_id)
+        if enrollment.completed_at is None and summarize(enrollment)["completed"]:
+            enrollment.completed_at = utcnow()
+            course_completed = True
+    return Settled(round(seconds, 3), course_completed)
+
+
+def void(session: StudySession, *, next_check_after_s: float) -> Settled:
+    """A face check of the session failed or went unanswered: the time waiting for it is taken
+    back. Confirmed time is untouched, so nothing completed stops being complete."""
+    seconds = 0.0
+    for each in awaiting(session):
+        seconds += each.unverified_s
+        _take_back(each)
+    session.next_check_after_s = next_check_after_s
+    return Settled(round(seconds, 3), False)
+
+
+def lapse_stale(user: User) -> None:
+    """Take back the waiting time of the trainee's ended sessions that no check decided
+    within CARRY_OVER_S."""
+    stale = sa.select(StudySession).where(
+        StudySession.trainee_id == user.id,
+        StudySession.ended_at.is_not(None),
+        StudySession.unverified_s > 0,
+        sa.func.coalesce(StudySession.last_at, StudySession.opened_at, 0.0)
+        < clock() - CARRY_OVER_S,
+    )
+    for session in db.session.scalars(stale.with_for_update()):
+        session.lapsed_s = round(session.lapsed_s + session.unverified_s, 3)
+        _take_back(session)
+
+
+def _take_back(session: StudySession) -> None:
+    seconds = session.unverified_s
+    progress = _move_pending(session, seconds)
+    progress.voided_s = round(min(progress.credited_s, progress.voided_s + seconds), 3)
+
+
+def _move_pending(session: StudySession, seconds: float) -> LessonProgress:
+    """Take a session's waiting time off its lesson's `pending_s`; the caller says where to."""
+    enrollment = db.session.get(Enrollment, session.enrollment_id)
+    progress = progress_for(enrollment, session.lesson, lock=True)
+    progress.pending_s = round(max(0.0, progress.pending_s - seconds), 3)
+    session.unverified_s = 0.0
+    return progress
 
 
 def summarize(enrollment: Enrollment) -> dict[str, Any]:
@@ -293,6 +457,7 @@ def summarize(enrollment: Enrollment) -> dict[str, Any]:
         duration = float(lesson.duration_s or 0)
         credited = row.credited_s if row else 0.0
         verified = row.verified_s if row else 0.0
+        pending = row.pending_s if row else 0.0
         coverage = row.coverage if row else 0.0
         lessons.append(
             {
@@ -302,30 +467,38 @@ def summarize(enrollment: Enrollment) -> dict[str, Any]:
                 "duration_s": duration,
                 "credited_s": round(credited, 3),
                 "verified_s": round(verified, 3),
+                "pending_s": round(pending, 3),
+                "voided_s": round(row.voided_s, 3) if row else 0.0,
                 "coverage": round(coverage, 4),
                 "completed": bool(row and row.completed_at),
-                "resume_s": min(row.position_s, row.furthest_s) if row else 0.0,
+                "resume_s": resume_at(row) if row else 0.0,
+                "required_s": round(rules.COMPLETE_CREDIT * duration, 3),
                 "needed_s": round(max(0.0, rules.COMPLETE_CREDIT * duration - verified), 1),
             }
         )
     credited = sum(item["credited_s"] for item in lessons)
     verified = sum(item["verified_s"] for item in lessons)
-    required = sum(rules.COMPLETE_CREDIT * item["duration_s"] for item in lessons)
+    pending = sum(item["pending_s"] for item in lessons)
+    required = sum(item["required_s"] for item in lessons)
     return {
         "lessons": lessons,
         "credited_s": round(credited, 3),
         "verified_s": round(verified, 3),
+        "pending_s": round(pending, 3),
+        "voided_s": round(sum(item["voided_s"] for item in lessons), 3),
         "required_s": round(required, 3),
         "completed": bool(lessons) and all(item["completed"] for item in lessons),
     }
 
 
 # Reasons that cost the trainee nothing worth explaining: an anchor, a stalled player, a full
-# lesson.
+# lesson, a heartbeat the network delivered twice, a video paused for a face check.
 UNREMARKABLE = (
     rules.Reason.FIRST_HEARTBEAT,
     rules.Reason.NO_PROGRESS,
     rules.Reason.LESSON_FULL,
+    rules.Reason.REPEATED,
+    rules.Reason.CHECK_PENDING,
 )
 
 

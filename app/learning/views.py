@@ -12,10 +12,11 @@ from app.errors import AppError
 from app.extensions import db
 from app.identity.auth import role_required
 from app.identity.models import Role
-from app.learning import bp, service
+from app.learning import bp, rules, service
 from app.subsidy import service as subsidy
-from app.verification.service import face_status
+from app.verification import service as verification
 from app.verification.views import face_messages
+from media_pipeline.limits import BURST_SPAN_MS, MAX_BURST_FRAMES
 
 # Why a heartbeat earned less than the time that passed, in the trainee's words.
 REASON_TEXT = {
@@ -29,6 +30,9 @@ REASON_TEXT = {
     "capped_interval": _l("Reports came too far apart; only part of the time counted."),
     "lesson_full": _l("This lesson's time is already complete."),
     "invalid_position": _l("The player reported an impossible position."),
+    "repeated": _l("This report arrived twice; it was counted once."),
+    "check_pending": _l("A face check is waiting; time counts again once it is answered."),
+    "already_credited": _l("You already earned time for this part in this sitting."),
 }
 
 
@@ -102,8 +106,13 @@ def enrollment(enrollment_id: int):
         enrollment=item,
         subsidy=subsidy.subsidy_json(state),
         certificate_no=state.certificate_no,
+        revoked=subsidy.revoked_certificates(item),
+        rejection=subsidy.standing_rejection(state.assessment),
+        video_s=sum(float(lesson.duration_s or 0) for lesson in item.course.lessons),
+        rules=rules,
+        carry_over_s=service.CARRY_OVER_S,
         summary=service.summarize(item),
-        face=face_status(current_user) if current_user.role is Role.TRAINEE else None,
+        face=verification.face_status(current_user) if current_user.role is Role.TRAINEE else None,
         reasons=service.reasons_summary(item),
     )
 
@@ -124,6 +133,14 @@ def player(lesson_id: int):
         following=following,
         mine=mine,
         heartbeat_s=current_app.config["HEARTBEAT_S"],
+        limits={
+            "skip_tolerance_s": rules.SKIP_TOLERANCE_S,
+            "burst_frames": MAX_BURST_FRAMES,
+            "burst_span_ms": BURST_SPAN_MS,
+            "prompt_lead_s": verification.PROMPT_LEAD_S,
+            "prompt_lead_still_s": verification.PROMPT_LEAD_STILL_S,
+            "prompt_lead_closing_extra_s": verification.PROMPT_LEAD_CLOSING_EXTRA_S,
+        },
         reasons={code: str(text) for code, text in REASON_TEXT.items()},
         face_messages=face_messages(),
         challenges={code: str(text) for code, text in CHALLENGE_TEXT.items()},

@@ -116,6 +116,8 @@ class Assessment:
     risk: int
     # The human decision the status rests on (approve or reject), if any.
     decision_id: int | None = None
+    # What asks for a human (failed checks, flags, an appeal, a proposed rejection...).
+    signals: tuple[str, ...] = ()
 
 
 def _signals(facts: Facts, since: datetime | None) -> list[Reason]:
@@ -126,6 +128,7 @@ def _signals(facts: Facts, since: datetime | None) -> list[Reason]:
             evidence = {
                 "check": check.id,
                 "session": check.session_id,
+                "at": check.at.isoformat(),
                 "code": check.code,
                 "score": check.score,
                 "model": check.model,
@@ -181,7 +184,8 @@ def _progress_reasons(facts: Facts) -> list[Reason]:
     if passed:
         reasons.append(Reason("checks_passed", {"checks": passed}))
     for check in cleared:
-        reasons.append(Reason("check_cleared", {"check": check.id, "decision": check.cleared_by}))
+        evidence = {"check": check.id, "at": check.at.isoformat(), "decision": check.cleared_by}
+        reasons.append(Reason("check_cleared", evidence))
     if facts.skipped_sessions:
         reasons.append(Reason("skipped_ahead", {"sessions": facts.skipped_sessions}))
     return reasons
@@ -206,7 +210,8 @@ def assess(facts: Facts) -> Assessment:
     progress = _progress_reasons(facts)
     risk = sum(RISK.get(reason.code, 0) for reason in signals + progress)
     if signals:
-        return Assessment(Status.NEEDS_REVIEW, signals + progress, risk)
+        codes = tuple(reason.code for reason in signals)
+        return Assessment(Status.NEEDS_REVIEW, signals + progress, risk, signals=codes)
     if approved is not None:
         reasons = [Reason("approved", {"decision": approved.id}), *progress]
         return Assessment(Status.ELIGIBLE, reasons, risk, approved.id)

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
@@ -32,13 +33,11 @@ from app.learning.models import Enrollment, HeartbeatRecord, LessonProgress, Stu
 from app.learning.rules import Reason as BeatReason
 from app.subsidy import rules
 from app.subsidy.models import Action, Appeal, Decision, SpotCheck, SubsidyStandard
-from app.verification import service as verification
 from app.verification.models import (
     Check,
     CheckStatus,
     Evidence,
     EvidenceKind,
-    FaceReference,
     FlagStatus,
     IdentityFlag,
 )
@@ -52,13 +51,13 @@ REASON_MESSAGES = {
     "complete": _l("Every lesson is complete on verified study time."),
     "lessons_incomplete": _l("Some lessons are not complete yet."),
     "checks_passed": _l("Face checks passed: %(count)d."),
-    "check_cleared": _l("Face check %(check)s failed, and an auditor cleared it."),
-    "check_mismatch": _l("Face check %(check)s showed a different person."),
-    "check_replay": _l("Face check %(check)s was answered with a picture used before."),
-    "check_no_face": _l("Face check %(check)s showed no face."),
-    "check_multiple_faces": _l("Face check %(check)s showed more than one face."),
-    "check_liveness_failed": _l("Face check %(check)s did not show a live person."),
-    "check_expired": _l("Face check %(check)s was not answered in time."),
+    "check_cleared": _l("The face check of %(when)s failed, and an auditor cleared it."),
+    "check_mismatch": _l("The face check of %(when)s showed a different person."),
+    "check_replay": _l("The face check of %(when)s was answered with a picture used before."),
+    "check_no_face": _l("The face check of %(when)s showed no face."),
+    "check_multiple_faces": _l("The face check of %(when)s showed more than one face."),
+    "check_liveness_failed": _l("The face check of %(when)s did not show a live person."),
+    "check_expired": _l("The face check of %(when)s was not answered in time."),
     "duplicate_identity": _l("The enrolled face matches another trainee's."),
     "possible_duplicate": _l(
         "The enrolled face resembles another trainee's; an auditor compares them."
@@ -76,6 +75,8 @@ REASON_MESSAGES = {
 def reason_json(reason: rules.Reason) -> dict[str, Any]:
     template = REASON_MESSAGES.get(reason.code)
     values = {"count": len(reason.evidence.get("checks", [])), **reason.evidence}
+    if "at" in reason.evidence:  # a check by when it was, not by its number
+        values["when"] = format_datetime(datetime.fromisoformat(reason.evidence["at"]), "short")
     message = str(template) % values if template is not None else reason.code
     return {"code": reason.code, "message": message, "evidence": reason.evidence}
 
@@ -341,10 +342,34 @@ def subsidy_json(subsidy: Subsidy) -> dict[str, Any]:
 # --- what happens as an enrolment becomes eligible or is rejected ----------------------------
 
 
-def settle(enrollment: Enrollment) -> rules.Assessment:
-    """Act on the current status: grant and certify an eligible enrolment, revoke a rejected one.
+# Why a certificate stopped standing: stored with it, shown to its holder (REVOKE_MESSAGES).
+REVOKED_BECAUSE = {
+    rules.Status.INELIGIBLE: "subsidy_rejected",
+    rules.Status.NEEDS_REVIEW: "under_review",
+    rules.Status.IN_PROGRESS: "not_complete",
+}
+REVOKE_MESSAGES = {
+    "subsidy_rejected": _l("An auditor rejected the subsidy for this training."),
+    "under_review": _l(
+        "Something in the study record needs an auditor's review; a new certificate is issued "
+        "if it is approved."
+    ),
+    "not_complete": _l("The study time behind it is no longer complete."),
+}
 
-    Safe to call any number of times; call it after anything that can change the status.
+
+# A rejection one auditor proposed, waiting for a second (REJECTION_NEEDS_SECOND_AUDITOR), does
+# not yet take anything away: four eyes decide that, not two.
+KEEPS_CERTIFICATE = frozenset({"rejection_proposed"})
+
+
+def settle(enrollment: Enrollment) -> rules.Assessment:
+    """Act on the current status: grant and certify an eligible enrolment; revoke the
+    certificate of one that is no longer eligible (rejected, no longer complete, or sent back
+    to review by new evidence such as a failed check).
+
+    Safe to call any number of times; the study workflow calls it whenever a face check closes
+    or the course completes, and auditors' decisions call it too.
     """
     facts = facts_for(enrollment)
     assessment = rules.assess(facts)
@@ -363,10 +388,52 @@ def settle(enrollment: Enrollment) -> rules.Assessment:
         if certificates.current_for(enrollment.id) is None:
             certificates.issue(enrollment.id, hours=round(facts.verified_s / 3600, 2))
         _keep_evidence(enrollment)
-    elif assessment.status is rules.Status.INELIGIBLE:
-        certificates.revoke(enrollment.id, reason="subsidy rejected")
-        _keep_evidence(enrollment)
+    else:
+        held = bool(assessment.signals) and set(assessment.signals) <= KEEPS_CERTIFICATE
+        revoked = None
+        if not held:
+            revoked = certificates.revoke(enrollment.id, reason=REVOKED_BECAUSE[assessment.status])
+        if revoked is not None:
+            log(
+                "certificate.revoke",
+                None,
+                "enrollment",
+                enrollment.id,
+                {"certificate": revoked.number, "reason": revoked.revoke_reason},
+            )
+        if assessment.status is rules.Status.INELIGIBLE:
+            _keep_evidence(enrollment)
     return assessment
+
+
+def standing_rejection(assessment: rules.Assessment) -> Decision | None:
+    """The rejection an ineligible status rests on, with the auditor's reason."""
+    if assessment.status is not rules.Status.INELIGIBLE or assessment.decision_id is None:
+        return None
+    return db.session.get(Decision, assessment.decision_id)
+
+
+def revoked_certificates(enrollment: Enrollment) -> list[dict[str, Any]]:
+    """The enrolment's revoked certificates, newest first, with why in its holder's words."""
+    return [
+        {
+            "number": row.number,
+            "revoked_at": row.revoked_at,
+            "why": revoke_message(row.revoke_reason),
+        }
+        for row in sorted(
+            (c for c in certificates.certificates_of(enrollment.trainee_id) if c.revoked_at),
+            key=lambda c: c.revoked_at,
+            reverse=True,
+        )
+        if row.enrollment_id == enrollment.id
+    ]
+
+
+def revoke_message(reason: str | None) -> str:
+    """A revoked certificate's reason in its holder's words."""
+    message = REVOKE_MESSAGES.get(reason or "")
+    return str(message) if message is not None else (reason or "")
 
 
 def on_completed(enrollment: Enrollment) -> None:
@@ -407,7 +474,7 @@ def _keep_evidence(enrollment: Enrollment) -> None:
 # --- auditors' decisions --------------------------------------------------------------------
 
 
-def _reason(text: Any, field: str = "reason") -> str:
+def given_reason(text: Any, field: str = "reason") -> str:
     text = (text or "").strip() if isinstance(text, str) else ""
     if not text:
         raise Invalid(fields={field: _l("Give a reason; it is kept with the decision.")})
@@ -457,7 +524,7 @@ def decide(enrollment_id: int, decision: Any, reason: Any, *, auditor: User) -> 
     require_staff(auditor)
     if decision not in (Action.APPROVE.value, Action.REJECT.value):
         raise Invalid(fields={"decision": _l("approve or reject.")})
-    text = _reason(reason)
+    text = given_reason(reason)
     enrollment = enrollment_by_id(enrollment_id)
     # One decision at a time per enrolment: two auditors cannot cross each other's.
     db.session.execute(
@@ -510,7 +577,7 @@ def _proposed_by(assessment: rules.Assessment) -> int | None:
 def clear_check(check_id: int, reason: Any, *, auditor: User) -> Decision:
     """An auditor finds that a failed check was the trainee after all (bad light, a new haircut)."""
     require_staff(auditor)
-    text = _reason(reason)
+    text = given_reason(reason)
     check = db.session.get(Check, check_id)
     if check is None:
         raise NotFound(_l("No such face check."))
@@ -543,7 +610,7 @@ def appeal(user: User, enrollment_id: int, message: Any) -> Appeal:
     enrollment = db.session.get(Enrollment, enrollment_id)
     if enrollment is None or enrollment.trainee_id != user.id:
         raise NotFound(_l("No such enrolment."))
-    text = _reason(message, "message")
+    text = given_reason(message, "message")
     assessment = assess(enrollment)
     if assessment.status is not rules.Status.INELIGIBLE:
         if any(reason.code == "appealed" for reason in assessment.reasons):
@@ -554,31 +621,6 @@ def appeal(user: User, enrollment_id: int, message: Any) -> Appeal:
     db.session.flush()
     log("subsidy.appeal", user, "enrollment", enrollment.id, {"appeal": row.id})
     return row
-
-
-def resolve_flag(flag_id: int, outcome: Any, note: Any, *, auditor: User) -> IdentityFlag:
-    """Close a duplicate-identity flag from the desk, then settle the trainee's enrolments."""
-    require_staff(auditor)
-    try:
-        status = FlagStatus(outcome)
-    except ValueError:
-        raise Invalid(fields={"outcome": _l("cleared or confirmed.")}) from None
-    flag = verification.resolve_flag(flag_id, status, note, staff=auditor)
-    settle_trainee(flag.user_id)
-    return flag
-
-
-def decide_reference(
-    reference_id: int, outcome: Any, reason: Any, *, auditor: User
-) -> FaceReference:
-    """Approve or reject a re-enrolled face from the desk, with a reason that is kept."""
-    require_staff(auditor)
-    if outcome not in ("approve", "reject"):
-        raise Invalid(fields={"outcome": _l("approve or reject.")})
-    text = _reason(reason)
-    return verification.decide_reference(
-        reference_id, approve=outcome == "approve", staff=auditor, note=text
-    )
 
 
 def settle_trainee(user_id: int) -> None:

@@ -15,6 +15,7 @@ from app.errors import AppError
 from app.extensions import db
 from app.identity.auth import role_required
 from app.identity.models import STAFF_ROLES, Role
+from app.study import workflow
 from app.subsidy import bp, desk, service
 from app.subsidy.api import image_redirect
 from app.subsidy.rules import Status
@@ -68,6 +69,7 @@ def labels() -> dict[str, Any]:
         "reason_label": lambda code: str(REASON_LABELS.get(code, code)),
         "action_label": lambda code: str(ACTION_LABELS.get(code, code)),
         "level_labels": LEVEL_LABELS,
+        "reason_max": service.MAX_REASON,
     }
 
 
@@ -202,7 +204,7 @@ def flag(flag_id: int):
 @role_required(*STAFF_ROLES)
 def resolve_flag(flag_id: int):
     _act(
-        lambda: service.resolve_flag(
+        lambda: workflow.resolve_flag(
             flag_id, request.form.get("outcome"), request.form.get("reason"), auditor=current_user
         ),
         _("Identity flag %(id)d closed.", id=flag_id),
@@ -237,7 +239,7 @@ def reference(reference_id: int):
 @role_required(*STAFF_ROLES)
 def decide_reference(reference_id: int):
     _act(
-        lambda: service.decide_reference(
+        lambda: workflow.decide_reference(
             reference_id,
             request.form.get("outcome"),
             request.form.get("reason"),
@@ -307,4 +309,7 @@ def appeal(enrollment_id: int):
         lambda: service.appeal(current_user, enrollment_id, request.form.get("message")),
         _("Your appeal was sent to the auditors."),
     )
+    enrollment_page = url_for("learning.enrollment", enrollment_id=enrollment_id)
+    if request.form.get("back") == enrollment_page:
+        return redirect(enrollment_page + "#subsidy")
     return redirect(url_for("subsidy.archive") + f"#enrollment-{enrollment_id}")

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("verification", __name__, cli_group="faces")
 
-from app.verification import api, cli, judging, views  # noqa: E402, F401  (routes, job handler)
+from app.verification import api, cli, jobs, views  # noqa: E402, F401  (routes, job handler)

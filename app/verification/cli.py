@@ -23,7 +23,6 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
-from flask import current_app
 from flask.cli import AppGroup
 
 from app.audit import service as audit
@@ -32,7 +31,7 @@ from app.db import utcnow
 from app.errors import AppError
 from app.extensions import db
 from app.media.service import storage
-from app.subsidy import service as subsidy
+from app.study import workflow
 from app.verification import bp, service
 from app.verification.models import (
     Check,
@@ -44,6 +43,7 @@ from app.verification.models import (
     IdentityFlag,
     PurgeRun,
 )
+from media_pipeline.limits import MAX_IMAGE_BYTES
 
 bp.cli.short_help = "Compare face photos and calibrate the match threshold."
 
@@ -78,7 +78,6 @@ class FaceCache:
     def __init__(self) -> None:
         self.engine = service.faces()
         self.model = service.model()
-        self.max_bytes = int(current_app.config["FACE_MAX_BYTES"])
         self.seen: dict[Path, Face] = {}
 
     def get(self, path: Path) -> Face:
@@ -90,9 +89,9 @@ class FaceCache:
     def _analyse(self, path: Path) -> Face:
         engine = self.engine
         with path.open("rb") as file:
-            data = file.read(self.max_bytes + 1)  # one byte over is enough to refuse it
+            data = file.read(MAX_IMAGE_BYTES + 1)  # one byte over is enough to refuse it
         try:
-            rgb = engine.decode_image(data, max_bytes=self.max_bytes)
+            rgb = engine.decode_image(data, max_bytes=MAX_IMAGE_BYTES)
             analysis = engine.analyze(rgb, purpose="check", model=self.model)
         except engine.FaceError as error:
             return Face(None, error.code, error.message)
@@ -666,10 +665,9 @@ def flags() -> None:
 def resolve(flag_id: int, outcome: str, note: str) -> None:
     """Close an identity flag after looking at both accounts' photos."""
     try:
-        flag = service.resolve_flag(flag_id, FlagStatus(outcome), note, staff=None)
+        flag = workflow.resolve_flag(flag_id, outcome, note, auditor=None)
     except AppError as error:
         raise click_error(error) from None
-    subsidy.settle_trainee(flag.user_id)
     db.session.commit()
     click.echo(f"flag {flag.id} is {flag.status.value}")
 
@@ -701,7 +699,7 @@ def reencode_command(ctx: click.Context, batch: int, in_background: bool) -> Non
     """
     if in_background:
         from app.jobs import service as jobs
-        from app.verification.judging import REENCODE_KIND
+        from app.verification.jobs import REENCODE_KIND
 
         job = jobs.enqueue(REENCODE_KIND, 0)
         db.session.commit()

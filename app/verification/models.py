@@ -75,14 +75,18 @@ class IdentityFlag(db.Model):
 
 
 class CheckKind(enum.StrEnum):
-    SIGN_IN = "sign_in"
-    RANDOM = "random"
+    SIGN_IN = "sign_in"  # when a session opens
+    RANDOM = "random"  # at a moment the server alone chooses
+    CLOSING = "closing"  # to confirm the time since the last check: the lesson is done
 
 
 class CheckStatus(enum.StrEnum):
     PENDING = "pending"
     PASSED = "passed"
     FAILED = "failed"
+    # Unanswered when its session ended (the trainee opened a lesson elsewhere): the time it
+    # would have confirmed lapses, and nothing is said about who was there.
+    CANCELLED = "cancelled"
 
 
 class Check(db.Model):

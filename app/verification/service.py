@@ -1,9 +1,10 @@
 """Identity verification: enrol a reference face, ask and judge face checks, keep the evidence.
 
-Money follows verified time. A check that fails, or is not answered in time, voids the study
-time credited since the last passed check; no time is credited while a check waits for its
-answer. The face engine is imported lazily: loading it costs about a second and 125 MB, which
-only processes that verify faces should pay.
+Money follows confirmed time. This module asks checks and judges their answers; what a result
+does to study time and money is the study workflow's (`app/study/workflow.py`): a pass confirms
+the time credited since the last check, a failure voids it. The face engine is imported
+lazily: loading it costs about a second and 125 MB, which only processes that verify faces
+should pay.
 
 Every encoding is made and compared by one face model (``media_pipeline.face_models``); a
 reference is judged by the model that encoded it, with that model's thresholds, so references
@@ -49,14 +50,22 @@ from app.verification.models import (
     FlagStatus,
     IdentityFlag,
 )
+from media_pipeline.limits import MAX_BURST_FRAMES, MAX_IMAGE_BYTES, MIB
 from media_pipeline.storage import ObjectNotFound
 
 ENCODING_KEY = "face-encoding"
 CHALLENGES = ("blink", "turn_left", "turn_right")
-# A snapshot this close in perceptual hash to an earlier image is a replay. Re-encoded copies of
-# one photo differ by 0-5 bits; different photos by 15 or more; frames of one video a second
-# apart can come within 6, so stay below that.
-REPLAY_MAX_BITS = 4
+# Answers to one check: after a mismatch, no face or a failed liveness challenge the trainee
+# may try again while the window is open, this many times in all; the last result counts.
+CHECK_MAX_ATTEMPTS = 3
+RETRYABLE = ("mismatch", "no_face", "liveness_failed")
+# Seconds the player shows a check's prompt (and a liveness challenge) before the camera
+# takes its burst: time to read it and start to move. Without a challenge it only has to see
+# a still face, so it waits a moment less.
+PROMPT_LEAD_S = 3
+PROMPT_LEAD_STILL_S = 1
+# A closing check explains why it comes (to confirm the time just studied): longer to read.
+PROMPT_LEAD_CLOSING_EXTRA_S = 2
 # Where answers judged by workers keep their frames until judged (private, deleted after).
 ANSWER_PREFIX = "check-answers"
 # Other trainees flagged at most per enrolment, the closest first.
@@ -196,31 +205,44 @@ def store_evidence(
     return evidence
 
 
-def is_replay(images: list[tuple[bytes, int | None]], *, exclude_check: int) -> bool:
-    """True when any of these images, or one nearly identical in pixels, was submitted before.
+def is_replay(images: list[tuple[bytes, int]], *, exclude_check: int) -> bool:
+    """True when any of these images (bytes and perceptual hash) was submitted before.
 
     Compared with every retained image of anyone, references included, except the earlier
-    attempts at the same check. One query for exact copies and one pass over the stored
-    perceptual hashes, whatever the burst's length; past a few million images that pass wants
-    an index (BK-tree).
+    attempts at the same check: a byte-identical copy is a replay; a stored image within
+    `NEAR_DUPLICATE_MAX_BITS` of perceptual hash is only a candidate, read back and compared
+    pixel by pixel (`same_picture`), since look-alike frames of different scenes and moments
+    share hashes by chance. One query for exact copies and one pass over the stored hashes,
+    whatever the burst's length; past a few million images that pass wants an index (BK-tree).
     """
     earlier = sa.or_(Evidence.check_id.is_(None), Evidence.check_id != exclude_check)
     digests = [hashlib.sha256(data).hexdigest() for data, _ in images]
     exact = sa.select(Evidence.id).where(Evidence.sha256.in_(digests), earlier).limit(1)
     if db.session.scalar(exact):
         return True
-    hashes = [dhash for _, dhash in images if dhash is not None]
-    if not hashes:
+    if not images:
         return False
     engine = faces()
-    stored = db.session.scalars(
-        sa.select(Evidence.dhash).where(Evidence.dhash.is_not(None), earlier)
+    stored = db.session.execute(
+        sa.select(Evidence.key, Evidence.dhash).where(
+            Evidence.dhash.is_not(None), Evidence.key.is_not(None), earlier
+        )
     )
-    return any(
-        engine.hamming(dhash, int(value, 16)) <= REPLAY_MAX_BITS
-        for value in stored
-        for dhash in hashes
-    )
+    for key, value in stored:
+        near = [data for data, dhash in images if engine.is_near_duplicate(dhash, int(value, 16))]
+        if near and _matches_stored(engine, key, near):
+            return True
+    return False
+
+
+def _matches_stored(engine: ModuleType, key: str, candidates: list[bytes]) -> bool:
+    """One of the ``candidates`` is the stored image at ``key``, give or take re-encoding."""
+    try:
+        with storage().open(key) as stream:
+            stored = engine.decode_image(stream.read())
+    except (ObjectNotFound, engine.FaceError):
+        return False  # purged since, or unreadable: nothing to be a copy of
+    return any(engine.same_picture(engine.decode_image(data), stored) for data in candidates)
 
 
 # --- enrolment ----------------------------------------------------------------------------
@@ -321,7 +343,7 @@ def enrol_face(user: User, data: bytes) -> Enrolment:
     engine = faces()
     face_model = model()
     try:
-        rgb = engine.decode_image(data, max_bytes=current_app.config["FACE_MAX_BYTES"])
+        rgb = engine.decode_image(data, max_bytes=MAX_IMAGE_BYTES)
         analysis = engine.analyze(rgb, purpose="enrol", model=face_model)
     except engine.FaceError as error:
         raise _face_error(error) from None
@@ -483,18 +505,17 @@ def face_status(user: User) -> dict[str, Any]:
 # --- checks -------------------------------------------------------------------------------
 
 
-def open_check(session: Any, kind: CheckKind, position_s: float | None) -> Check:
+def open_check(session_id: int, user_id: int, kind: CheckKind, position_s: float | None) -> Check:
     challenge = secrets.choice(CHALLENGES) if current_app.config["LIVENESS"] else None
     check = Check(
-        session_id=session.id,
-        user_id=session.trainee_id,
+        session_id=session_id,
+        user_id=user_id,
         kind=kind,
         challenge=challenge,
         position_s=position_s,
         expires_at=utcnow() + timedelta(seconds=current_app.config["CHECK_WINDOW_S"]),
     )
     db.session.add(check)
-    session.since_check_s = 0.0
     db.session.flush()
     return check
 
@@ -514,13 +535,25 @@ def check_json(check: Check | None) -> dict[str, Any] | None:
         "kind": check.kind.value,
         "challenge": check.challenge,
         "expires_at": check.expires_at.isoformat(),
+        "attempts": check.attempts,
+        "max_attempts": CHECK_MAX_ATTEMPTS,
     }
 
 
-def latest_check(session: Any) -> Check | None:
+def latest_check(session_id: int) -> Check | None:
     return db.session.scalar(
-        sa.select(Check).where(Check.session_id == session.id).order_by(Check.id.desc()).limit(1)
+        sa.select(Check).where(Check.session_id == session_id).order_by(Check.id.desc()).limit(1)
     )
+
+
+def lock_check(check_id: int) -> Check:
+    """The check row, locked and read afresh: answers and expiry of one check go one at a time."""
+    return db.session.scalars(
+        sa.select(Check)
+        .where(Check.id == check_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 @dataclass(frozen=True)
@@ -533,37 +566,33 @@ class Judged:
     model: str
 
 
-def settle(
-    session: Any, check: Check, *, passed: bool, code: str | None, judged: Judged | None
-) -> float:
-    """Close a check; a failure voids the time credited since the last passed check.
-
-    ``judged`` is None for a check that expired unanswered. Returns the seconds voided.
-    """
+def close_check(
+    check: Check, *, passed: bool, code: str | None, judged: Judged | None, settled_s: float
+) -> None:
+    """Record a check's final result; ``settled_s`` is the study time it confirmed (passed) or
+    voided (failed). ``judged`` is None for a check no answer decided (expired, session ended)."""
     check.status = CheckStatus.PASSED if passed else CheckStatus.FAILED
     check.code = code
     check.score = judged.score if judged else None
     check.threshold = judged.threshold if judged else None
     check.model = judged.model if judged else None
     check.answered_at = utcnow()
-    check.settled_s = round(session.unverified_s, 3)
-    voided = 0.0 if passed else session.unverified_s
-    session.unverified_s = 0.0
-    if passed:
-        session.next_check_after_s = next_check_after_s()
-    return voided
+    check.settled_s = round(settled_s, 3)
 
 
-def expire_if_due(session: Any, check: Check | None) -> float:
-    """Fail a pending check whose window has closed; returns the seconds voided.
+def cancel_check(check: Check, *, code: str) -> None:
+    """Close an unanswered check that no longer decides anything (its session ended)."""
+    check.status = CheckStatus.CANCELLED
+    check.code = code
+    check.answered_at = utcnow()
 
-    A check whose answer waits for a worker is not due: it was answered in time.
-    """
+
+def due_to_expire(check: Check | None) -> bool:
+    """A pending check whose window has closed. One whose answer waits for a worker is not:
+    it was answered in time."""
     if check is None or check.status is not CheckStatus.PENDING or utcnow() < check.expires_at:
-        return 0.0
-    if judging(check):
-        return 0.0
-    return settle(session, check, passed=False, code="expired", judged=None)
+        return False
+    return not judging(check)
 
 
 def check_for(user: User, check_id: int) -> Check:
@@ -575,11 +604,14 @@ def check_for(user: User, check_id: int) -> Check:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What one answer amounts to. ``retry``: the check stays open for another attempt;
+    otherwise the check is decided (``judged`` says how) and the workflow closes it."""
+
     passed: bool
     code: str
     score: float | None
     retry: bool
-    voided_s: float
+    judged: Judged
 
 
 def validate_answer(user: User, check: Check, frames: list[bytes]) -> FaceReference:
@@ -593,18 +625,27 @@ def validate_answer(user: User, check: Check, frames: list[bytes]) -> FaceRefere
     reference = active_reference(user)
     if reference is None:
         raise Forbidden(_l("Enrol your face before studying."), code="face_not_enrolled")
+    if len(frames) > MAX_BURST_FRAMES:
+        raise Invalid(fields={"frames": _l("At most %(n)d frames.", n=MAX_BURST_FRAMES)})
     for data in frames:
-        if len(data) > current_app.config["FACE_MAX_BYTES"]:
-            raise PayloadTooLarge(_l("Each photo may be at most 10 MB."), code="image_too_large")
+        if len(data) > MAX_IMAGE_BYTES:
+            raise too_large()
     return reference
 
 
-def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Verdict:
+def too_large() -> PayloadTooLarge:
+    """The refusal of a photo over MAX_IMAGE_BYTES."""
+    message = _l("Each photo may be at most %(mb)d MB.", mb=MAX_IMAGE_BYTES // MIB)
+    return PayloadTooLarge(message, code="image_too_large")
+
+
+def judge(user: User, check: Check, frames: list[bytes], *, lesson_id: int) -> Verdict:
     """Judge an answer to a check: the burst's best frames against the reference.
 
-    The one judging of answers, inside the request or in a job worker (`judging.py`). Refusals
-    (AppError) are raised before anything changes, so a worker can keep them as the answer's
-    result without undoing anything.
+    The one judging of answers, inside the request or in a job worker. Refusals (AppError) are
+    raised before anything changes, so a worker can keep them as the answer's result without
+    undoing anything. Counts the attempt and keeps the frames as evidence; closing the check
+    is the caller's, once it knows what the result does to study time.
     """
     reference = validate_answer(user, check, frames)
     engine = faces()
@@ -615,8 +656,12 @@ def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Ver
     if all(code in ("not_an_image", "image_too_large") for code in unusable):
         # Nothing to judge: refused like a bad upload, and the check stays open.
         if "image_too_large" in unusable:
+            megapixels = engine.MAX_DECODE_PIXELS // 1_000_000
             raise PayloadTooLarge(
-                _l("The photos are too large; send camera frames of at most 4 megapixels."),
+                _l(
+                    "The photos are too large; send camera frames of at most %(mp)d megapixels.",
+                    mp=megapixels,
+                ),
                 code="image_too_large",
             )
         raise Invalid(_l("None of the uploads is a photo."), code="not_an_image")
@@ -625,7 +670,7 @@ def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Ver
         [
             (data, frame.dhash)
             for data, frame in zip(frames, burst.frames, strict=True)
-            if frame.code != "not_an_image"
+            if frame.dhash is not None
         ],
         exclude_check=check.id,
     )
@@ -641,15 +686,12 @@ def judge(user: User, check: Check, frames: list[bytes], *, session: Any) -> Ver
             result=frame.code or ("match" if matched else "no_match"),
             score=frame.score,
             check=check,
-            lesson_id=session.lesson_id,
+            lesson_id=lesson_id,
             position_s=check.position_s,
         )
     score = round(burst.score, 4) if burst.score is not None else None
-    if retry:
-        return Verdict(False, code, score, True, 0.0)
     judged = Judged(score=score, threshold=limit, model=face_model.name)
-    voided = settle(session, check, passed=passed, code=None if passed else code, judged=judged)
-    return Verdict(passed, "passed" if passed else code, score, False, voided)
+    return Verdict(passed, code, score, retry, judged)
 
 
 def kept_frames(burst: Any) -> list[int]:
@@ -669,21 +711,27 @@ def kept_frames(burst: Any) -> list[int]:
 
 
 def _decide(check: Check, burst: Any, replay: bool) -> tuple[str, bool, bool]:
-    """(code, passed, retry): what the answer amounts to."""
+    """(code, passed, retry): what the answer amounts to. A replay or a second face fails at
+    once; the other failures may be tried again (`RETRYABLE`) while tries and time are left."""
     if replay:
         return "replay", False, False
-    if burst.code == "no_face":
-        # Ask again while the window is open; the deadline still fails it as expired.
-        return "no_face", False, utcnow() < check.expires_at
-    if burst.code == "multiple_faces" or burst.multiple_faces_seen:
+    if burst.multiple_faces_seen or burst.code == "multiple_faces":
         return "multiple_faces", False, False
-    if not burst.passed:
-        return "mismatch", False, False
-    if current_app.config["LIVENESS"] and check.challenge:
+    if burst.code == "no_face":
+        code = "no_face"
+    elif not burst.passed:
+        code = "mismatch"
+    elif current_app.config["LIVENESS"] and check.challenge:
         result = faces().liveness(burst.landmarks, check.challenge)
-        if not result.passed:
-            return "liveness_failed", False, False
-    return "passed", True, False
+        code = "passed" if result.passed else "liveness_failed"
+    else:
+        code = "passed"
+    if code == "passed":
+        return code, True, False
+    retry = (
+        code in RETRYABLE and check.attempts < CHECK_MAX_ATTEMPTS and utcnow() < check.expires_at
+    )
+    return code, False, retry
 
 
 # --- answers judged by job workers ---------------------------------------------------------
@@ -773,12 +821,12 @@ def answer_frames(answer: CheckAnswer) -> list[bytes]:
     return frames
 
 
-def record_verdict(answer: CheckAnswer, verdict: Verdict) -> None:
+def record_verdict(answer: CheckAnswer, verdict: Verdict, *, voided_s: float) -> None:
     answer.passed = verdict.passed
     answer.code = verdict.code
     answer.score = verdict.score
     answer.retry = verdict.retry
-    answer.voided_s = round(verdict.voided_s, 3)
+    answer.voided_s = round(voided_s, 3)
 
 
 def record_refusal(answer: CheckAnswer, check: Check, error: AppError) -> None:

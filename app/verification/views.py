@@ -9,6 +9,7 @@ from flask_login import current_user
 from app.identity.auth import role_required
 from app.identity.models import Role
 from app.verification import bp, service
+from media_pipeline.limits import MAX_IMAGE_BYTES, MIB
 
 # What each refusal code means for the person holding the phone.
 FACE_MESSAGES = {
@@ -19,13 +20,25 @@ FACE_MESSAGES = {
     "too_dark": _l("The photo is too dark. Find more light."),
     "too_bright": _l("The photo is too bright. Move away from strong light."),
     "not_an_image": _l("This file is not a photo (JPEG, PNG or WebP)."),
-    "image_too_large": _l("This photo is too large (at most 10 MB)."),
+    "image_too_large": _l(
+        "This photo is too large (at most %(mb)d MB).", mb=MAX_IMAGE_BYTES // MIB
+    ),
     "mismatch": _l("This does not look like the person enrolled on this account."),
     "replay": _l("This picture was used before. Take a new one."),
     "liveness_failed": _l("We could not see the movement asked for. Try again."),
     "expired": _l("The time to answer ran out."),
     "passed": _l("Verified. You can continue."),
-    "checking": _l("Checking…"),
+    "checking": _l("Checking your photos, please wait…"),
+    "get_ready": _l("Get ready: the camera takes photos in %(n)s s.", n="{n}"),
+    "capturing": _l("Taking photos, hold on…"),
+    "tries_left": _l("You can try %(n)s more time(s).", n="{n}"),
+    "failed_final": _l(
+        "The check did not pass. The study time since your last check was not counted; "
+        "an auditor will look at the photos. You can go on studying."
+    ),
+    "continue": _l("Continue"),
+    "closing": _l("Confirm this sitting: one more photo and the time you studied counts."),
+    "session_ended": _l("This lesson was opened on another device; this page stopped."),
     "not_judged": _l("The check could not be completed. Try again."),
     "no_camera": _l("The camera could not be opened. Allow camera access and reload the page."),
 }

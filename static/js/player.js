@@ -13,15 +13,18 @@
   var video = document.getElementById("video");
   var note = document.getElementById("note");
   var creditedEl = document.getElementById("credited");
+  var pendingEl = document.getElementById("pending");
   var coverageEl = document.getElementById("coverage");
   var completeEl = document.getElementById("complete");
   var qualitySelect = document.getElementById("quality");
   var captionSelect = document.getElementById("captions");
   var reasons = JSON.parse(box.dataset.reasons || "{}");
+  // The server's limits, from the page: the player never keeps copies of its own.
+  var limits = JSON.parse(box.dataset.limits || "{}");
   var heartbeatMs = Number(box.dataset.heartbeatS) * 1000;
   var csrf = document.querySelector("meta[name=csrf-token]").content;
-  var SKIP_TOLERANCE_S = 3;
   var session = null;
+  var seq = 0;  // heartbeats of this session, so the server counts a repeated one once
   var furthest = 0;
   var timer = null;
 
@@ -45,23 +48,45 @@
     });
   }
 
-  // Face checks: the server asks (at the start and at moments it alone chooses); the video
-  // stays paused until the camera's answer passes.
+  // Face checks: the server asks (at the start, at moments it alone chooses, and to confirm
+  // the last stretch of a lesson); the video stays paused until the check is decided. The
+  // dialog says what is happening: the prompt and a count-down before the camera takes its
+  // photos, judging, a retry with the tries left, or the final result.
   var dialog = document.getElementById("check");
+  var panel = dialog.querySelector(".check-panel");
   var checkCamera = document.getElementById("check-camera");
   var checkStatus = document.getElementById("check-status");
+  var checkTries = document.getElementById("check-tries");
+  var continueButton = document.getElementById("check-continue");
+  var intro = document.getElementById("check-intro");
+  var introText = intro.textContent;
   var faceMessages = JSON.parse(dialog.dataset.messages || "{}");
   var challenges = JSON.parse(dialog.dataset.challenges || "{}");
   var pendingCheck = null;
   var cameraStream = null;
   var countdown = null;
+  var lead = null;
+  var returnFocus = null;
+
+  function fill(text, n) { return (text || "").replace("{n}", String(n)); }
+  function status(text) { checkStatus.textContent = text || ""; }
+
+  function showTries(check) {
+    var left = (check.max_attempts || 1) - (check.attempts || 0);
+    checkTries.textContent = check.attempts ? fill(faceMessages.tries_left, left) : "";
+  }
 
   function showCheck(check) {
     if (!check || (pendingCheck && pendingCheck.id === check.id)) { return; }
     pendingCheck = check;
     video.pause();
+    returnFocus = document.activeElement;
     dialog.hidden = false;
-    checkStatus.textContent = "";
+    continueButton.hidden = true;
+    panel.focus();
+    status("");
+    showTries(check);
+    intro.textContent = check.kind === "closing" ? faceMessages.closing : introText;
     document.getElementById("check-challenge").textContent = challenges[check.challenge] || "";
     var deadline = Date.parse(check.expires_at);
     window.clearInterval(countdown);
@@ -72,25 +97,45 @@
     var ready = cameraStream ? Promise.resolve(cameraStream) : VeriSkillCamera.open(checkCamera);
     ready.then(function (stream) {
       cameraStream = stream;
-      window.setTimeout(answer, 1200);
+      prepare(check);
     }).catch(function () {
-      checkStatus.textContent = faceMessages.no_camera || "";
+      status(faceMessages.no_camera);
     });
+  }
+
+  // Count down before the burst: a person needs the prompt on screen for a moment before
+  // they can blink or turn their head on cue.
+  function prepare(check) {
+    var seconds = check.challenge ? limits.prompt_lead_s : limits.prompt_lead_still_s;
+    if (check.kind === "closing") { seconds += limits.prompt_lead_closing_extra_s; }
+    function tick() {
+      if (pendingCheck !== check) { window.clearInterval(lead); return; }
+      if (seconds <= 0) { window.clearInterval(lead); answer(); return; }
+      status(fill(faceMessages.get_ready, seconds));
+      seconds -= 1;
+    }
+    window.clearInterval(lead);
+    tick();
+    lead = window.setInterval(tick, 1000);
   }
 
   function closeCheck(message) {
     pendingCheck = null;
     window.clearInterval(countdown);
+    window.clearInterval(lead);
     VeriSkillCamera.close(cameraStream);
     cameraStream = null;
     dialog.hidden = true;
+    if (returnFocus && returnFocus.focus) { returnFocus.focus(); }
     say(message);
   }
 
   function answer() {
     if (!pendingCheck) { return; }
     var check = pendingCheck;
-    VeriSkillCamera.burst(checkCamera, 10, 2000).then(function (frames) {
+    status(faceMessages.capturing);
+    VeriSkillCamera.burst(checkCamera, limits.burst_frames, limits.burst_span_ms).then(function (frames) {
+      status(faceMessages.checking);
       var form = new FormData();
       frames.forEach(function (blob, index) { form.append("frames", blob, index + ".jpg"); });
       return fetch("/api/v1/checks/" + check.id, {
@@ -103,22 +148,45 @@
       return reply[0] === 202 || judging ? verdictOf(check) : reply;
     }).then(function (reply) {
       var data = reply[1];
-      if (reply[0] === 200 && data.passed) { closeCheck(faceMessages.passed); return; }
+      if (reply[0] === 200 && data.passed) {
+        closeCheck(faceMessages.passed);
+        beat();  // the confirmed time (and a lesson completed by it) shows at once
+        return;
+      }
       var code = reply[0] === 200 ? data.code : (data.error && data.error.result) || "expired";
-      checkStatus.textContent = faceMessages[code] || (data.error && data.error.message) || "";
-      if (reply[0] === 200 && data.retry) { window.setTimeout(answer, 1500); return; }
-      // Failed: the time since the last passed check is void; the server asks again at once.
-      window.setTimeout(function () {
-        pendingCheck = null;
-        beat();
-      }, 2500);
+      var why = faceMessages[code] || (data.error && data.error.message) || "";
+      if (reply[0] === 200 && data.retry) {
+        check.attempts = data.attempts;
+        showTries(check);
+        status(why);
+        window.setTimeout(function () { prepare(check); }, 1500);
+        return;
+      }
+      if (reply[0] >= 400 && reply[0] < 500 && data.error && data.error.code !== "check_closed") {
+        status(why);  // refused before judging (not a photo, too large): the check is open
+        window.setTimeout(function () { prepare(check); }, 1500);
+        return;
+      }
+      // Decided and failed: the time since the last passed check is void; studying goes on.
+      status(why + " " + (faceMessages.failed_final || ""));
+      checkTries.textContent = "";
+      continueButton.hidden = false;
+      continueButton.focus();
     });
   }
+
+  continueButton.addEventListener("click", function () { closeCheck(""); beat(); });
+  // The dialog is modal: Tab stays inside it.
+  dialog.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") { return; }
+    var target = continueButton.hidden ? panel : continueButton;
+    event.preventDefault();
+    target.focus();
+  });
 
   // Poll the check about once a second while a worker judges it; the state it ends in reads
   // like the answer's own verdict (passed, code, retry).
   function verdictOf(check) {
-    checkStatus.textContent = faceMessages.checking || "";
     return new Promise(function (resolve) {
       function poll() {
         api("GET", "/api/v1/checks/" + check.id).then(function (reply) {
@@ -135,7 +203,9 @@
 
   function show(state) {
     if (state.check) { showCheck(state.check); }
-    creditedEl.textContent = clock(state.lesson_verified_s);
+    creditedEl.textContent = clock(state.lesson_verified_s + state.lesson_pending_s);
+    pendingEl.hidden = !(state.lesson_pending_s > 0);
+    pendingEl.textContent = fill(box.dataset.pendingText, clock(state.lesson_pending_s));
     coverageEl.value = state.coverage;
     completeEl.hidden = !state.completed;
     furthest = Math.max(furthest, state.furthest_s);
@@ -149,10 +219,12 @@
   function beat() {
     if (!session) { return; }
     var playing = !video.paused && !video.ended;
+    seq += 1;
     api("POST", "/api/v1/sessions/" + session + "/heartbeats", {
       position_s: Math.min(video.currentTime || 0, video.duration || Infinity),
       hidden: document.visibilityState === "hidden",
-      playing: playing
+      playing: playing,
+      seq: seq
     }).then(function (reply) {
       if (reply.status === 200) { show(reply.data); return; }
       if (reply.status === 409 && reply.data.error && reply.data.error.code === "session_ended") {
@@ -182,7 +254,7 @@
     if (video.playbackRate > 1) { video.playbackRate = 1; }
   });
   video.addEventListener("seeking", function () {
-    if (video.currentTime > furthest + SKIP_TOLERANCE_S) {
+    if (video.currentTime > furthest + limits.skip_tolerance_s) {
       video.currentTime = furthest;
       say(reasons.ahead_of_furthest);
     }

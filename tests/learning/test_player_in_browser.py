@@ -1,7 +1,9 @@
 """A trainee enrols in the demo course and watches it end to end in headless Chromium.
 
-The phone run (360 px, SQLite) also hides the page mid-lesson and resumes after a reload;
-the laptop run (1280 px, PostgreSQL) watches straight through. Set SCREENSHOT_DIR to keep
+The whole journey: enrol, watch with the sign-in and closing face checks, complete, get the
+certificate, an auditor rejects, the certificate is revoked. The phone run (360 px, SQLite) also
+hides the page mid-lesson and resumes after a reload; the laptop run (1280 px, PostgreSQL)
+watches straight through. Set SCREENSHOT_DIR to keep
 screenshots of the catalogue, the player and the finished enrolment.
 """
 
@@ -11,13 +13,17 @@ import subprocess
 from contextlib import contextmanager
 
 import pytest
+import sqlalchemy as sa
 
+from app.certificates.models import Certificate
 from app.demo.cli import DEMO_TRAINEE
 from app.extensions import db
 from app.identity import service as identity
-from app.learning.models import HeartbeatRecord, LessonProgress
+from app.identity.models import Role
+from app.learning.models import Enrollment, HeartbeatRecord, LessonProgress
 from media_pipeline import video
 from tests.browser import LAPTOP, PHONE, chromium, fake_camera_args, live_server, screenshot_dir
+from tests.conftest import api_token, bearer, make_staff
 from tests.study import enrol_face
 from tests.verification.photos import FACES, photo
 
@@ -36,7 +42,8 @@ def camera_video(source: str, top: int, dest, zoom: float = 1.0) -> None:
     Chromium plays the file from its first frame each time a page opens the camera, so two
     pages would send the very same frames, which the server rightly refuses as a replay. The
     test opens each page in a browser of its own, fed a camera file that starts elsewhere:
-    the same face at another moment.
+    the same face at another moment. Within a page, the closing check's longer prompt makes
+    its burst start later into the file than the sign-in check's.
     """
     subprocess.run(
         [
@@ -54,7 +61,7 @@ def camera_video(source: str, top: int, dest, zoom: float = 1.0) -> None:
             str(FACES / source),
             "-vf",
             f"crop=iw:iw*3/4:0:{top},scale=640:480,"
-            f"zoompan=z='{zoom}+0.002*in':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s=320x240:fps=5,"
+            f"zoompan=z='{zoom}+0.006*in':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s=320x240:fps=5,"
             "format=yuv420p",
             str(dest),
         ],
@@ -134,6 +141,29 @@ def credited(app) -> float:
         return total
 
 
+def certificate_number(app) -> str:
+    with app.app_context():
+        number = db.session.scalars(sa.select(Certificate.number)).one()
+        db.session.remove()
+        return number
+
+
+def reject(app, reason: str) -> None:
+    """An auditor rejects the trainee's only enrolment through the desk's API."""
+    make_staff(app, Role.AUDITOR, "journey-auditor")
+    client = app.test_client()
+    headers = bearer(api_token(client, "journey-auditor", "Audit2026ok"))
+    with app.app_context():
+        enrollment_id = db.session.scalars(sa.select(Enrollment.id)).one()
+        db.session.remove()
+    response = client.post(
+        f"/api/v1/audit/enrollments/{enrollment_id}/decision",
+        json={"decision": "reject", "reason": reason},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.get_json()
+
+
 def play(page) -> None:
     page.wait_for_function("() => document.querySelector('video').readyState >= 1", timeout=20_000)
     page.evaluate(
@@ -203,6 +233,7 @@ def test_trainee_watches_the_demo_course_to_completion(
                     page.screenshot(
                         path=shots / f"enrollment-{viewport['width']}.png", full_page=True
                     )
+                enrollment_url = page.url
                 subsidy.locator("a[href^='/certificates/']").click()
                 page.wait_for_selector("svg.qr")
                 assert (
@@ -212,6 +243,25 @@ def test_trainee_watches_the_demo_course_to_completion(
                     page.screenshot(
                         path=shots / f"certificate-{viewport['width']}.png", full_page=True
                     )
+                number = certificate_number(fresh_app)
+                # An auditor rejects: the certificate is revoked at once, and both the
+                # trainee's page and the public verification say so.
+                reject(fresh_app, "学习记录与签到不符")
+                page.goto(enrollment_url)
+                notice = page.locator("#subsidy .error-summary")
+                assert number in notice.inner_text() and "撤销" in notice.inner_text()
+                assert "学习记录与签到不符" in page.locator("#subsidy").inner_text()
+                assert page.locator("#subsidy textarea[name=message]").count() == 1  # appeal
+                assert (
+                    page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+                )
+                if shots:
+                    page.screenshot(
+                        path=shots / f"enrollment-revoked-{viewport['width']}.png",
+                        full_page=True,
+                    )
+                page.goto(f"{base}/verify/{number}")
+                assert "撤销" in page.content()
     finally:
         fresh_app.config["HEARTBEAT_S"] = 15.0
 

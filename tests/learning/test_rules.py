@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -40,8 +40,17 @@ def fresh(duration_s: float = 600.0, *, furthest_s: float = 0.0, credited_s: flo
     )
 
 
-def beat(at: float, position_s: float, *, hidden: bool = False, playing: bool = True):
-    return Heartbeat(at=START_AT + at, position_s=position_s, hidden=hidden, playing=playing)
+def beat(
+    at: float,
+    position_s: float,
+    *,
+    hidden: bool = False,
+    playing: bool = True,
+    seq: int | None = None,
+):
+    return Heartbeat(
+        at=START_AT + at, position_s=position_s, hidden=hidden, playing=playing, seq=seq
+    )
 
 
 @dataclass
@@ -177,13 +186,76 @@ def test_server_clock_going_back_closes_the_span():
     assert result.reason is Reason.GAP
 
 
-def test_position_run_on_during_a_gap_earns_nothing_until_the_player_returns_to_furthest():
-    run = play(fresh(), [beat(0, 0.0), beat(15, 15.0), beat(60, 60.0), beat(75, 75.0)])
+def test_a_lost_heartbeat_costs_its_gap_and_credit_goes_on_after_it():
+    # 15 s heartbeats at 1x; the one at 30 s and the one at 45 s are lost: the 60 s beat only
+    # re-anchors, and every later one is credited as if nothing had happened.
+    beats = [beat(t, float(t)) for t in (0, 15, 60, 75, 90, 105)]
+
+    run = play(fresh(), beats)
+
+    assert run.reasons == [Reason.FIRST_HEARTBEAT, None, Reason.GAP, None, None, None]
+    assert run.credited_s == 15.0 + 45.0
+    assert run.state.furthest_s == 105.0
+
+
+def test_one_lost_heartbeat_costs_at_most_its_gap():
+    # The beat at 30 s is lost; the 45 s one comes 30 s after the last: capped, not refused,
+    # and the next one is credited in full (it used to be refused as ahead of furthest).
+    run = play(fresh(), [beat(t, float(t)) for t in (0, 15, 45, 60, 75)])
+
+    assert run.reasons == [Reason.FIRST_HEARTBEAT, None, Reason.CAPPED_INTERVAL, None, None]
+    assert run.credited_s == 15.0 + CAP_HEARTBEATS * HEARTBEAT_S + 30.0
+    assert 75.0 - run.credited_s <= 30.0 - 15.0  # lost: part of the gap around the lost beat
+
+
+def test_skipping_ahead_during_a_gap_still_earns_nothing_until_the_player_returns():
+    # Silent for 45 s, and the position moved 200 s: faster than real time, so not a lost
+    # heartbeat but a skip.
+    run = play(fresh(), [beat(0, 0.0), beat(15, 15.0), beat(60, 215.0), beat(75, 230.0)])
 
     assert run.reasons[2:] == [Reason.GAP, Reason.AHEAD_OF_FURTHEST]
+    assert run.state.furthest_s == 15.0
     back = play(run.state, [beat(76, 15.0), beat(91, 30.0)])
     assert back.reasons == [Reason.NO_PROGRESS, None]
     assert back.credited_s == 15.0
+
+
+def test_a_gap_does_not_launder_an_earlier_skip():
+    run = play(fresh(), [beat(0, 0.0), beat(15, 100.0), beat(60, 145.0), beat(75, 160.0)])
+
+    assert run.reasons[1:] == [Reason.TOO_FAST, Reason.GAP, Reason.AHEAD_OF_FURTHEST]
+    assert run.state.furthest_s == 15.0
+
+
+def test_repeated_sequence_number_is_ignored_entirely():
+    state = fresh()
+    first = credit(state, beat(0, 0.0, seq=1), heartbeat_s=HEARTBEAT_S).new_state
+    second = credit(first, beat(15, 15.0, seq=2), heartbeat_s=HEARTBEAT_S)
+
+    again = credit(second.new_state, beat(15.2, 15.0, seq=2), heartbeat_s=HEARTBEAT_S)
+    stale = credit(second.new_state, beat(16, 5.0, seq=1), heartbeat_s=HEARTBEAT_S)
+
+    assert second.credited_s == 15.0
+    assert (again.credited_s, again.reason, again.new_state) == (
+        0.0,
+        Reason.REPEATED,
+        second.new_state,
+    )
+    assert (stale.credited_s, stale.reason, stale.new_state) == (
+        0.0,
+        Reason.REPEATED,
+        second.new_state,
+    )
+
+
+def test_duplicate_without_sequence_number_earns_nothing():
+    state = credit(fresh(), beat(0, 0.0), heartbeat_s=HEARTBEAT_S).new_state
+    once = credit(state, beat(15, 15.0), heartbeat_s=HEARTBEAT_S)
+
+    twice = credit(once.new_state, beat(15.05, 15.0), heartbeat_s=HEARTBEAT_S)
+
+    assert once.credited_s == 15.0
+    assert (twice.credited_s, twice.reason) == (0.0, Reason.NO_PROGRESS)
 
 
 def test_hidden_page_is_paid_up_to_the_moment_it_hid_then_nothing():
@@ -280,15 +352,33 @@ def test_scripted_skipper_ends_with_low_coverage_and_incomplete():
     assert not run.complete
 
 
-def test_seeking_back_earns_nothing_then_rewatching_earns():
+def test_seeking_back_earns_nothing_and_a_stretch_is_credited_once_per_session():
     run = play(fresh(), [beat(0, 0.0), beat(15, 15.0), beat(30, 30.0), beat(31, 5.0)])
     rewatch = credit(run.state, beat(46, 20.0), heartbeat_s=HEARTBEAT_S)
+    on = credit(rewatch.new_state, beat(61, 35.0), heartbeat_s=HEARTBEAT_S)
 
     assert run.results[-1].reason is Reason.NO_PROGRESS
     assert run.results[-1].credited_s == 0
-    assert rewatch.credited_s == 15.0
+    assert (rewatch.credited_s, rewatch.reason) == (0.0, Reason.ALREADY_CREDITED)
     assert rewatch.covered == ((5.0, 20.0),)
     assert rewatch.new_state.furthest_s == 30.0
+    assert (on.credited_s, on.reason) == (5.0, Reason.ALREADY_CREDITED)  # 30-35 s is new
+    # Another session may credit it again, up to the lesson's length.
+    later = replace(on.new_state, last_at=None, last_position_s=None, credited_spans=())
+    again = play(later, [beat(200, 5.0), beat(215, 20.0)])
+    assert again.credited_s == 15.0
+
+
+def test_heartbeat_overtaken_without_sequence_number_is_not_credited_twice():
+    # The beat sent at 45 s arrives after the one sent at 60 s, then the one at 75 s comes.
+    run = play(fresh(), [beat(0, 0.0), beat(15, 15.0), beat(30, 30.0), beat(60, 60.0)])
+    late = play(run.state, [beat(60.5, 45.0), beat(75, 75.0)])
+
+    # 30-52.5 s was credited when the 60 s beat came (capped); 45-59.5 s now overlaps it.
+    assert late.results[0].reason is Reason.NO_PROGRESS
+    assert (late.results[1].credited_s, late.results[1].reason) == (7.0, Reason.ALREADY_CREDITED)
+    assert late.state.credited_spans == ((0.0, 59.5),)
+    assert run.credited_s + late.credited_s == 59.5
 
 
 def test_rewatching_stops_earning_at_the_lesson_duration():
@@ -304,7 +394,8 @@ def test_rewatching_stops_earning_at_the_lesson_duration():
 def test_lesson_full_still_records_coverage_so_a_rewatcher_can_complete():
     repeats = [play(fresh(120.0), watching(60.0, at=0.0)).state]
     for round_ in range(1, 3):
-        repeats.append(play(repeats[-1], watching(60.0, at=200.0 * round_)).state)
+        session = replace(repeats[-1], credited_spans=())  # each round a session of its own
+        repeats.append(play(session, watching(60.0, at=200.0 * round_)).state)
     full = repeats[-1]
     assert full.lesson_credited_s == pytest.approx(120.0)
 
@@ -479,8 +570,17 @@ def test_no_sequence_of_heartbeats_earns_more_than_wall_time_or_duration(seed):
             assert low <= state.furthest_s + SKIP_TOLERANCE_S
             covered_s += high - low
         if not result.covered:
-            assert new.furthest_s == state.furthest_s
             assert result.credited_s == 0
+        if new.furthest_s > state.furthest_s + 1e-9 and state.last_at is None:
+            # A session's first heartbeat: no more than the tolerance past the furthest point.
+            assert new.furthest_s <= state.furthest_s + SKIP_TOLERANCE_S + 1e-9
+        elif new.furthest_s > state.furthest_s + 1e-9:
+            # Only a position reached no faster than real time from an honest anchor.
+            assert each.at >= state.last_at
+            assert state.last_position_s <= state.furthest_s + SKIP_TOLERANCE_S
+            assert new.furthest_s <= state.last_position_s + (each.at - state.last_at) + (
+                SKIP_TOLERANCE_S + 1e-9
+            )
         if result.reason is Reason.INVALID_POSITION:
             assert new == state
         total_s += result.credited_s

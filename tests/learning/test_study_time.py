@@ -8,13 +8,7 @@ from tests.conftest import make_trainee
 
 
 def watch_honestly(study, session, start=0.0, end=10.0, step=2.0):
-    position = start
-    last = study.beat(session, position)
-    while position < end:
-        position = min(end, position + step)
-        last = study.beat(session, position, after=step)
-        assert last.status_code == 200, last.get_json()
-    return last.get_json()
+    return study.watch(session, start, end, step)
 
 
 def test_honest_trainee_earns_the_lesson_and_completes_it(study):
@@ -117,7 +111,7 @@ def test_every_heartbeat_is_kept_as_evidence(study, fresh_app):
     watch_honestly(study, study.start())
     with fresh_app.app_context():
         rows = db.session.query(HeartbeatRecord).all()
-        assert len(rows) == 6
+        assert len(rows) == 7  # six while watching, and the paused one after the closing check
         assert rows[0].reason == "first_heartbeat"
         assert sum(row.credited_s for row in rows) > 9
 
@@ -132,6 +126,10 @@ def test_bad_heartbeats_get_clear_4xx(study, client, fresh_app):
         {},
         {"position_s": 999},
         {"position_s": 1, "hidden": "yes"},
+        {"position_s": 1, "seq": -1},
+        {"position_s": 1, "seq": 1.5},
+        {"position_s": 1, "seq": "3"},
+        {"position_s": 1, "seq": 2**31},
     ):
         response = client.post(
             f"/api/v1/sessions/{session}/heartbeats", json=body, headers=study.auth

@@ -71,6 +71,20 @@ class Study:
         assert answer["passed"], answer
         return body["id"]
 
+    def pass_check(self, check: dict) -> dict:
+        """Answer a check with a fresh picture of the trainee; it passes."""
+        self.checks_answered += 1
+        answer = self.answer(check["id"], variant("obama_2.jpg", self.checks_answered))
+        assert answer["passed"], answer
+        return answer
+
+    def fail_check(self, check_id: int, image: bytes) -> dict:
+        """Answer a check with ``image`` until it has no tries left; the last answer."""
+        while True:
+            answer = self.answer(check_id, image)
+            if not answer["retry"]:
+                return answer
+
     def answer(self, check_id: int, image: bytes) -> dict:
         body, content_type = multipart([("image", "snap.jpg", image)])
         response = self.client.post(
@@ -86,6 +100,21 @@ class Study:
             json={"position_s": position, **extra},
             headers=self.auth,
         )
+
+    def watch(self, session_id: int, start: float = 0.0, end: float = 10.0, step: float = 2.0):
+        """Watch honestly from ``start`` to ``end``; a closing check at the end is passed, and
+        the state after it returned (a paused heartbeat at the end)."""
+        position = start
+        last = self.beat(session_id, position)
+        while position < end:
+            position = min(end, position + step)
+            last = self.beat(session_id, position, after=step)
+            assert last.status_code == 200, last.get_json()
+        check = last.get_json()["check"]
+        if check is not None and check["kind"] == "closing":
+            self.pass_check(check)
+            last = self.beat(session_id, end, playing=False)
+        return last.get_json()
 
     def watch_until_random_check(self, session_id: int) -> dict:
         """Watch from the start until the random check `checks_every_4s` makes due at 4 s."""

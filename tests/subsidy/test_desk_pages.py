@@ -30,7 +30,7 @@ def failed_check(study) -> tuple[int, int]:
     """An enrolment whose sign-in check someone else answered: (enrollment id, check id)."""
     enrollment_id = study.enrol()
     check = open_session(study)["check"]
-    assert study.answer(check["id"], photo("biden_2.jpg"))["code"] == "mismatch"
+    assert study.fail_check(check["id"], photo("biden_2.jpg"))["code"] == "mismatch"
     return enrollment_id, check["id"]
 
 
@@ -49,7 +49,7 @@ def test_queue_and_review_show_the_reference_beside_each_snapshot(study, fresh_a
     assert f"/audit/enrollments/{enrollment_id}" in queue.get_data(as_text=True)
     page = desk.get(f"/audit/enrollments/{enrollment_id}").get_data(as_text=True)
     images = re.findall(r'src="(/audit/evidence/\d+)"', page)
-    assert len(images) == 2  # the reference photo and the one snapshot
+    assert len(images) == 4  # the reference photo and a snapshot of each of the three tries
     assert f'id="check-{check_id}"' in page and "mismatch" in page
     assert TRAINEE_ID not in page and "110105********1239" in page
     # Opening an image is logged, then redirected to a signed, short-lived link.

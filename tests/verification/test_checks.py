@@ -140,14 +140,22 @@ def test_sign_in_check_passes_for_the_trainee_and_fails_for_someone_else(study):
     ).get_json()
     check = session["check"]
     assert check["kind"] == "sign_in" and check["expires_at"]
-    other = study.answer(check["id"], photo("biden_1.jpg"))
-    assert other == {
+    first = study.answer(check["id"], photo("biden_1.jpg"))
+    assert (first["passed"], first["code"], first["retry"], first["status"]) == (
+        False,
+        "mismatch",
+        True,
+        "pending",
+    )
+    other = study.fail_check(check["id"], photo("biden_1.jpg"))
+    assert {key: other[key] for key in ("passed", "code", "retry", "voided_s", "status")} == {
         "passed": False,
         "code": "mismatch",
-        "score": other["score"],
         "retry": False,
         "voided_s": 0.0,
+        "status": "failed",
     }
+    assert other["attempts"] == other["max_attempts"] == 3
     assert other["score"] < 0.44
     closed = post_frames(study, check["id"], [variant("obama_2.jpg", 1)], field="image")
     assert closed.status_code == 409 and closed.get_json()["error"]["code"] == "check_closed"
@@ -225,7 +233,7 @@ def test_check_answered_by_someone_else_voids_the_time_since_the_last_pass(
     check = study.watch_until_random_check(session)
     held = study.beat(session, 6, after=2).get_json()
     assert held["credited_s"] == 0 and held["reason"] == "check_pending"
-    answer = study.answer(check["id"], photo("biden_2.jpg"))
+    answer = study.fail_check(check["id"], photo("biden_2.jpg"))
     assert answer["passed"] is False and answer["code"] == "mismatch"
     assert answer["voided_s"] == pytest.approx(4.0, abs=0.1)
     body = study.enrollment(enrollment_id)
@@ -238,10 +246,10 @@ def test_check_answered_by_someone_else_voids_the_time_since_the_last_pass(
             0
         ].settled_s == pytest.approx(4.0, abs=0.1)
         assert db.session.scalar(sa.select(LessonProgress)).voided_s == pytest.approx(4.0, abs=0.1)
-    # Credit stays stopped until a new check passes.
-    retry = study.beat(session, 6, after=2).get_json()
-    assert retry["check"] is not None and retry["credited_s"] == 0
-    assert study.answer(retry["check"]["id"], variant("obama_2.jpg", 3))["passed"]
+    # Studying goes on; the time from here waits for the next check.
+    after = study.beat(session, 6, after=2).get_json()
+    assert after["check"] is None and after["credited_s"] == 0  # re-anchored after the pause
+    assert study.beat(session, 8, after=2).get_json()["lesson_pending_s"] == 2.0
 
 
 def test_unanswered_check_fails_as_expired(study, fresh_app):

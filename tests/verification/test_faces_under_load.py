@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +53,40 @@ def request(port: int, method: str, path: str, body: bytes, headers: dict[str, s
         return response.status, response.read()
     finally:
         connection.close()
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], log: Path, flags: list[str]):
+    """The app under a real gunicorn with ``flags`` (workers, threads), answering /healthz:
+    yields (master process, port); the whole process group is killed after."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "gunicorn.conf.py",
+        *flags,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "120",
+        "wsgi:app",
+    ]
+    process = start(command, env, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if request(port, "GET", "/healthz", b"", {})[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        yield process, port
+    finally:
+        kill_group(process)
 
 
 def worker_pids(master: int) -> set[int]:
@@ -110,33 +145,9 @@ def test_simultaneous_enrolments_and_checks_are_all_answered(
         (api_token(client, number, TRAINEE_PASSWORD), check) for number, check in checking
     ]
 
-    port = free_port()
     log = tmp_path / "gunicorn.log"
     env = worker_env(fresh_app, JOB_BACKEND="thread", LIVENESS="off")
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--config",
-        "gunicorn.conf.py",
-        *flags,
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--timeout",
-        "120",
-        "wsgi:app",
-    ]
-    process = start(command, env, log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if request(port, "GET", "/healthz", b"", {})[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
+    with gunicorn(env, log, flags) as (process, port):
         workers_before = worker_pids(process.pid)
 
         calls = []
@@ -176,8 +187,6 @@ def test_simultaneous_enrolments_and_checks_are_all_answered(
         assert answered == [200] * PEOPLE, results[PEOPLE:]
         assert worker_pids(process.pid) == workers_before, log.read_text()[-3000:]
         assert process.poll() is None
-    finally:
-        kill_group(process)
 
     with fresh_app.app_context():
         checks = db.session.scalars(

@@ -28,9 +28,10 @@ from tests.verification.photos import FACES
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CLIP = FACES.parent / "media" / "short_hamilton_clip.mp4"
-# At 5 frames a second, frames 12 to 33 of the clip: the player's burst, taken 1.2 s after
-# the camera opens, then sees frames 18 to 28, where he turns to his right, facing us.
-FIRST_FRAME, LAST_FRAME = 12, 33
+# At 5 frames a second, from frame 3 of the clip: the player shows the challenge and counts
+# down PROMPT_LEAD_S (3 s, 15 frames) before its 2 s burst, which then sees frames 18 to 28,
+# where he turns to his right, facing us.
+FIRST_FRAME, LAST_FRAME = 3, 33
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +89,13 @@ def test_a_real_head_turn_passes_the_liveness_challenge(turn_right_checks, turni
     with live_server(app) as base, browser_page(turning_camera, PHONE) as page:
         sign_in_and_open_first_lesson(page, base)
         page.wait_for_selector("#check", state="visible", timeout=20_000)
+        page.wait_for_function(  # the challenge is shown with a count-down before the burst
+            "() => document.getElementById('check-status').textContent.includes('秒后开始拍照')",
+            timeout=20_000,
+        )
         page.wait_for_selector("#check", state="hidden", timeout=40_000)
     check = sign_in_check(app)
-    assert (check.challenge, check.status.value) == ("turn_right", "passed")
+    assert (check.challenge, check.status.value, check.attempts) == ("turn_right", "passed", 1)
 
 
 def test_a_still_photo_of_the_trainee_fails_the_liveness_challenge(turn_right_checks, still_camera):
@@ -98,13 +103,13 @@ def test_a_still_photo_of_the_trainee_fails_the_liveness_challenge(turn_right_ch
     with live_server(app) as base, browser_page(still_camera, PHONE) as page:
         sign_in_and_open_first_lesson(page, base)
         page.wait_for_selector("#check", state="visible", timeout=20_000)
-        page.wait_for_function(
-            "() => document.getElementById('check-status').textContent.length > 0",
-            timeout=40_000,
-        )
+        # Three tries, each shown with the tries left; the last result counts.
+        page.wait_for_selector("#check-continue:not([hidden])", timeout=90_000)
+        assert "未通过" in page.locator("#check-status").inner_text()
     check = sign_in_check(app)
-    assert (check.challenge, check.status.value, check.code) == (
+    assert (check.challenge, check.status.value, check.code, check.attempts) == (
         "turn_right",
         "failed",
         "liveness_failed",
+        service.CHECK_MAX_ATTEMPTS,
     )
