@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.courses.models import Lesson, LessonStatus, UploadPart
 from app.courses.service import require_editable
+from app.db import lock_row
 from app.errors import BadRequest, Conflict, Invalid, PayloadTooLarge, UnsupportedMediaType
 from app.extensions import db
 from app.media.service import storage
@@ -123,8 +123,8 @@ def receive_chunk(lesson: Lesson, chunk: ChunkRange, body: BinaryIO) -> UploadSt
     cap = current_app.config["VIDEO_MAX_BYTES"]
     if chunk.total > cap:
         raise PayloadTooLarge(_l("Videos may be at most %(mb)d MB.", mb=cap // (1024 * 1024)))
-    # Serialise chunks of one lesson (PostgreSQL; SQLite serialises writers anyway).
-    db.session.execute(sa.select(Lesson.id).where(Lesson.id == lesson.id).with_for_update())
+    # Serialise chunks of one lesson.
+    lock_row(db.session, Lesson, lesson.id)
     db.session.refresh(lesson)
     if lesson.status in (LessonStatus.QUEUED, LessonStatus.PROCESSING):
         raise Conflict(_l("The video is being processed."), code="processing")

@@ -33,6 +33,7 @@ COMPLETE_CREDIT = 0.9
 
 Interval = tuple[float, float]
 _EPSILON_S = 1e-9
+_MS = 0.001  # credit is kept in whole milliseconds: overlaps below one are rounding
 
 
 class Reason(StrEnum):
@@ -217,7 +218,8 @@ def credit(
     cap_s = CAP_HEARTBEATS * heartbeat_s
     watched_s = _floor_ms(min(advance_s, wall_s, cap_s))
     room_s = max(0.0, duration_s - state.lesson_credited_s)
-    fresh_s = _floor_ms(watched_s - _overlap((start_s, start_s + watched_s), state.credited_spans))
+    overlap_s = _overlap((start_s, start_s + watched_s), state.credited_spans)
+    fresh_s = _floor_ms(watched_s - overlap_s) if overlap_s >= _MS else watched_s
     credited_s = 0.0 if refused else _floor_ms(min(fresh_s, room_s))
 
     reason = refused

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.courses.models import Course, CourseStatus, Lesson, LessonStatus
-from app.db import like_pattern, utcnow
+from app.db import like_pattern, lock_row, utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.identity.models import Role, User
@@ -150,7 +150,7 @@ def end_open_sessions(user: User) -> list[StudySession]:
     """End the trainee's open sessions (one device at a time); returns them, locked, so the
     workflow can close their checks and lapse their unconfirmed time."""
     # Serialise starts of one trainee: a second start waits here and then finds the first.
-    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
+    lock_row(db.session, User, user.id)
     query = (
         sa.select(StudySession)
         .where(StudySession.trainee_id == user.id, StudySession.ended_at.is_(None))
@@ -214,10 +214,10 @@ def session_for(user: User, session_id: int) -> StudySession:
 def lock_session(session_id: int) -> StudySession:
     """The session row, locked for this transaction and read afresh under the lock: what was
     loaded before may be stale by the time the lock is granted."""
+    lock_row(db.session, StudySession, session_id)
     return db.session.scalars(
         sa.select(StudySession)
         .where(StudySession.id == session_id)
-        .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
 
@@ -296,7 +296,7 @@ def credit(session: StudySession, beat: rules.Heartbeat, *, held: bool) -> BeatO
     session.last_at, session.last_position_s = new.last_at, new.last_position_s
     session.last_active, session.last_seq = new.last_active, new.last_seq
     if new.credited_spans != state.credited_spans and not held:
-        session.credited_spans = _spans_json(new.credited_spans)
+        session.credited_spans = json.dumps([list(span) for span in new.credited_spans])
     if not repeated:
         progress.position_s = min(beat.position_s, duration)
     credited = 0.0 if held else result.credited_s

@@ -25,7 +25,7 @@ from app.audit import service as audit
 from app.catalog.models import Occupation
 from app.certificates import service as certificates
 from app.courses.models import Course, CourseLevel
-from app.db import utcnow
+from app.db import lock_row, utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.identity.models import User
@@ -527,9 +527,7 @@ def decide(enrollment_id: int, decision: Any, reason: Any, *, auditor: User) -> 
     text = given_reason(reason)
     enrollment = enrollment_by_id(enrollment_id)
     # One decision at a time per enrolment: two auditors cannot cross each other's.
-    db.session.execute(
-        sa.select(Enrollment.id).where(Enrollment.id == enrollment.id).with_for_update()
-    )
+    lock_row(db.session, Enrollment, enrollment.id)
     current = assess(enrollment)
     action = Action(decision)
     if action is Action.APPROVE:

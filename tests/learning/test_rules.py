@@ -589,3 +589,18 @@ def test_no_sequence_of_heartbeats_earns_more_than_wall_time_or_duration(seed):
     wall_span_s = beats[-1].at - beats[0].at
     assert total_s <= min(duration_s - start.lesson_credited_s, wall_span_s) + 1e-6
     assert covered_s <= wall_span_s + 1e-6
+
+
+def test_an_overlap_below_a_millisecond_is_rounding_not_a_repeat():
+    state = replace(
+        fresh(),
+        last_at=START_AT,
+        last_position_s=9.9646,
+        furthest_s=9.9646,
+        last_active=True,
+        credited_spans=((0.0, 9.965),),
+    )
+
+    result = credit(state, beat(2, 11.9646), heartbeat_s=HEARTBEAT_S)
+
+    assert (result.credited_s, result.reason) == (2.0, None)

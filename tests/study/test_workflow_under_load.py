@@ -46,6 +46,8 @@ HEARTBEAT_S = 2.0
 BEATS = 10
 LESSON_S = 120.0
 KILLS_AT_S = (6.0, 13.0)
+PRODUCTION = ["--workers", "2", "--threads", "4"]
+EMBEDDED = ["--workers", "1", "--threads", "8"]  # as `make run` serves
 
 
 @dataclass
@@ -216,6 +218,98 @@ def lost_allowance(app, session_id: int) -> tuple[float, float]:
     return allowance, judged[-1][0].position_s - judged[0][0].position_s
 
 
+def racing_learners(app, lesson_id: int) -> list[Learner]:
+    """Three learners with faces enrolled (three people: one face on two accounts would hold
+    both for review)."""
+    faces = ("obama_1.jpg", "biden_1.jpg", "lin_manuel_miranda_1.jpg")
+    racers = learners(app, lesson_id, len(faces), first=LEARNERS)
+    for learner, face in zip(racers, faces, strict=True):
+        enrol_face(app, learner.user_id, photo(face))
+    return racers
+
+
+def server_env(app) -> dict[str, str]:
+    return worker_env(
+        app,
+        JOB_BACKEND="thread",
+        LIVENESS="off",
+        HEARTBEAT_S=str(HEARTBEAT_S),
+        CHECK_INTERVAL_MIN_S="10000",
+        CHECK_INTERVAL_MAX_S="10000",
+    )
+
+
+def two_devices_at_once(app, port: int, lesson_id: int, racers: list[Learner]) -> None:
+    """Each learner opens the lesson on two devices at the same moment: one session stays
+    open, and only it is heard."""
+    starts = in_parallel(
+        [
+            lambda learner=learner: request(
+                port,
+                "POST",
+                f"/api/v1/lessons/{lesson_id}/sessions",
+                b"",
+                {"Authorization": f"Bearer {learner.token}"},
+            )
+            for learner in racers
+            for _device in range(2)
+        ]
+    )
+    assert all(status in (201, 409) for status, _ in starts), starts
+    with app.app_context():
+        for learner in racers:
+            opened = db.session.scalars(
+                sa.select(StudySession).where(StudySession.trainee_id == learner.user_id)
+            ).all()
+            assert len([s for s in opened if s.ended_at is None]) == 1, opened
+            db.session.remove()
+    for number, learner in enumerate(racers):
+        answers = []
+        for status, body in starts[2 * number : 2 * number + 2]:
+            if status == 201:
+                learner.session_id = json.loads(body)["id"]
+                answers.append(heartbeat(port, learner, {"position_s": 0}))
+        assert sorted(answers)[0] == 200 and answers.count(200) == 1, answers
+
+
+def the_same_heartbeat_twice_at_once(app, port: int, lesson_id: int, twins: list[Learner]) -> None:
+    """The same heartbeat, without a sequence number, sent twice at the same moment: it is
+    credited once."""
+    for learner in twins:
+        open_signed_in_session(app, learner, lesson_id)
+        assert heartbeat(port, learner, {"position_s": 0}) == 200
+    time.sleep(HEARTBEAT_S)
+    doubled = in_parallel(
+        [
+            lambda learner=learner: heartbeat(port, learner, {"position_s": HEARTBEAT_S})
+            for learner in twins
+            for _copy in range(2)
+        ]
+    )
+    assert doubled == [200] * len(doubled)
+    with app.app_context():
+        for learner in twins:
+            session = db.session.get(StudySession, learner.session_id)
+            assert 0 < session.credited_s <= HEARTBEAT_S + 0.5, session.credited_s
+            db.session.remove()
+
+
+@pytest.mark.slow
+def test_races_are_settled_once_on_the_embedded_server(
+    database_url, fresh_app, tmp_path, monkeypatch
+):
+    """As `make run` serves: one gunicorn worker of eight threads on SQLite."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the embedded server runs on SQLite")
+    monkeypatch.setattr(identity, "hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+    lesson_id = published_lesson(fresh_app)
+    twins = learners(fresh_app, lesson_id, 10, first=0)
+    racers = racing_learners(fresh_app, lesson_id)
+    with gunicorn(server_env(fresh_app), tmp_path / "gunicorn.log", EMBEDDED) as (_, port):
+        two_devices_at_once(fresh_app, port, lesson_id, racers)
+        the_same_heartbeat_twice_at_once(fresh_app, port, lesson_id, twins)
+
+
 @pytest.mark.slow
 def test_study_time_is_exact_under_loss_duplicates_races_and_dying_workers(
     database_url, fresh_app, tmp_path, monkeypatch
@@ -225,71 +319,11 @@ def test_study_time_is_exact_under_loss_duplicates_races_and_dying_workers(
     monkeypatch.setattr(identity, "hasher", PasswordHasher(time_cost=1, memory_cost=1024))
     lesson_id = published_lesson(fresh_app)
     crowd = learners(fresh_app, lesson_id, LEARNERS, first=0)
-    # Three different people: one face on two accounts would hold both for review.
-    faces = ("obama_1.jpg", "biden_1.jpg", "lin_manuel_miranda_1.jpg")
-    racers = learners(fresh_app, lesson_id, len(faces), first=LEARNERS)
-    for learner, face in zip(racers, faces, strict=True):
-        enrol_face(fresh_app, learner.user_id, photo(face))
-
-    log = tmp_path / "gunicorn.log"
-    env = worker_env(
-        fresh_app,
-        JOB_BACKEND="thread",
-        LIVENESS="off",
-        HEARTBEAT_S=str(HEARTBEAT_S),
-        CHECK_INTERVAL_MIN_S="10000",
-        CHECK_INTERVAL_MAX_S="10000",
-    )
-    with gunicorn(env, log, ["--workers", "2", "--threads", "4"]) as (process, port):
-        # Two devices at the same moment: one session stays open, and only it earns.
-        starts = in_parallel(
-            [
-                lambda learner=learner: request(
-                    port,
-                    "POST",
-                    f"/api/v1/lessons/{lesson_id}/sessions",
-                    b"",
-                    {"Authorization": f"Bearer {learner.token}"},
-                )
-                for learner in racers
-                for _device in range(2)
-            ]
-        )
-        assert all(status in (201, 409) for status, _ in starts), starts
-        with fresh_app.app_context():
-            for learner in racers:
-                opened = db.session.scalars(
-                    sa.select(StudySession).where(StudySession.trainee_id == learner.user_id)
-                ).all()
-                assert len([s for s in opened if s.ended_at is None]) == 1, opened
-                db.session.remove()
-        for number, learner in enumerate(racers):
-            answers = []
-            for status, body in starts[2 * number : 2 * number + 2]:
-                if status == 201:
-                    learner.session_id = json.loads(body)["id"]
-                    answers.append(heartbeat(port, learner, {"position_s": 0}))
-            assert sorted(answers)[0] == 200 and answers.count(200) == 1, answers
-
-        # The same heartbeat twice at the same moment, without a sequence number.
-        twins = crowd[:10]
-        for learner in twins:
-            open_signed_in_session(fresh_app, learner, lesson_id)
-            assert heartbeat(port, learner, {"position_s": 0}) == 200
-        time.sleep(HEARTBEAT_S)
-        doubled = in_parallel(
-            [
-                lambda learner=learner: heartbeat(port, learner, {"position_s": HEARTBEAT_S})
-                for learner in twins
-                for _copy in range(2)
-            ]
-        )
-        assert doubled == [200] * len(doubled)
-        with fresh_app.app_context():
-            for learner in twins:
-                session = db.session.get(StudySession, learner.session_id)
-                assert 0 < session.credited_s <= HEARTBEAT_S + 0.5, session.credited_s
-                db.session.remove()
+    racers = racing_learners(fresh_app, lesson_id)
+    env = server_env(fresh_app)
+    with gunicorn(env, tmp_path / "gunicorn.log", PRODUCTION) as (process, port):
+        two_devices_at_once(fresh_app, port, lesson_id, racers)
+        the_same_heartbeat_twice_at_once(fresh_app, port, lesson_id, crowd[:10])
 
         # The crowd: a heartbeat each HEARTBEAT_S, some lost, some doubled, workers killed.
         for index, learner in enumerate(crowd[10:]):
