@@ -123,11 +123,15 @@ def answer_check(user: User, check_id: int, frames: list[bytes]) -> Answered:
     """Judge an answer here, or keep it for a worker when CHECKS_IN_WORKER (the caller commits
     and then enqueues `VERIFY_CHECK` with the answer's id)."""
     check = verification.check_for(user, check_id)
+    if verification.checks_in_worker():
+        learning.lock_session(check.session_id)
+        check = verification.lock_check(check.id)
+        return Answered(check, queued=verification.queue_answer(user, check, frames))
+    # The face work first, holding no lock: on SQLite a lock is the whole database's.
+    compared = verification.compare(user, check, frames)
     session = learning.lock_session(check.session_id)
     check = verification.lock_check(check.id)
-    if verification.checks_in_worker():
-        return Answered(check, queued=verification.queue_answer(user, check, frames))
-    verdict = verification.judge(user, check, frames, lesson_id=session.lesson_id)
+    verdict = verification.judge(user, check, frames, compared, lesson_id=session.lesson_id)
     return Answered(check, verdict, _apply(session, check, verdict))
 
 
@@ -138,12 +142,13 @@ def judge_queued_answer(answer_id: int) -> CheckAnswer | None:
     if answer is None:  # judged by an earlier run, or abandoned
         return db.session.get(CheckAnswer, answer_id)
     check = db.session.get(Check, answer.check_id)
-    session = learning.lock_session(check.session_id)
-    check = verification.lock_check(check.id)
     user = db.session.get(User, check.user_id)
     frames = verification.answer_frames(answer)
     try:
-        verdict = verification.judge(user, check, frames, lesson_id=session.lesson_id)
+        compared = verification.compare(user, check, frames)
+        session = learning.lock_session(check.session_id)
+        check = verification.lock_check(check.id)
+        verdict = verification.judge(user, check, frames, compared, lesson_id=session.lesson_id)
     except AppError as refusal:  # raised before judge changed anything
         verification.record_refusal(answer, check, refusal)
     else:

@@ -639,14 +639,18 @@ def too_large() -> PayloadTooLarge:
     return PayloadTooLarge(message, code="image_too_large")
 
 
-def judge(user: User, check: Check, frames: list[bytes], *, lesson_id: int) -> Verdict:
-    """Judge an answer to a check: the burst's best frames against the reference.
+@dataclass(frozen=True)
+class Compared:
+    """An answer's burst compared with the reference: the face work, done before any lock."""
 
-    The one judging of answers, inside the request or in a job worker. Refusals (AppError) are
-    raised before anything changes, so a worker can keep them as the answer's result without
-    undoing anything. Counts the attempt and keeps the frames as evidence; closing the check
-    is the caller's, once it knows what the result does to study time.
-    """
+    face_model: Any
+    threshold: float
+    burst: Any
+
+
+def compare(user: User, check: Check, frames: list[bytes]) -> Compared:
+    """Run the face model over an answer (about a second, holding no lock on the database).
+    Refusals (AppError) come before anything is judged: the check stays open."""
     reference = validate_answer(user, check, frames)
     engine = faces()
     face_model, encoding = reference_encoding(reference)
@@ -665,6 +669,19 @@ def judge(user: User, check: Check, frames: list[bytes], *, lesson_id: int) -> V
                 code="image_too_large",
             )
         raise Invalid(_l("None of the uploads is a photo."), code="not_an_image")
+    return Compared(face_model, limit, burst)
+
+
+def judge(
+    user: User, check: Check, frames: list[bytes], compared: Compared, *, lesson_id: int
+) -> Verdict:
+    """Judge a compared answer: replay, liveness, the verdict; counts the attempt and keeps
+    the frames as evidence. The one judging of answers, inside the request or in a job
+    worker; call it with the check locked and read afresh (it may have closed meanwhile, which
+    is refused before anything changes). Closing the check is the caller's, once it knows
+    what the result does to study time."""
+    validate_answer(user, check, frames)
+    face_model, limit, burst = compared.face_model, compared.threshold, compared.burst
     check.attempts += 1
     replay = is_replay(
         [
