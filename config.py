@@ -221,8 +221,52 @@ def load_config() -> Config:
     if name not in PROFILES:
         raise ConfigError(f"VERISKILL_ENV must be one of {sorted(PROFILES)}, not {name!r}")
     config = PROFILES[name]()
+    check_settings(config)
     check_face_model(config)
     return config
+
+
+# The shortest production secret accepted: `python -c "import secrets;
+# print(secrets.token_urlsafe(48))"` makes one of 64.
+MIN_SECRET_CHARS = 32
+POSITIVE_SETTINGS = (
+    "HEARTBEAT_S",
+    "CHECK_WINDOW_S",
+    "CHECK_INTERVAL_MIN_S",
+    "CHECK_INTERVAL_MAX_S",
+    "JOB_POLL_S",
+    "JOB_STALE_S",
+    "EVIDENCE_RETENTION_DAYS",
+)
+
+
+def check_settings(config: Config) -> None:
+    """Refuse at start, by name, the values that would let a server start and misbehave later:
+    short production secrets, shares and intervals out of range, Celery without its broker."""
+    if config.ENV_NAME == "production":
+        for name in ("SECRET_KEY", "DATA_KEY"):
+            if len(getattr(config, name)) < MIN_SECRET_CHARS:
+                raise ConfigError(
+                    f"{name} must be at least {MIN_SECRET_CHARS} characters "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
+    for name in POSITIVE_SETTINGS:
+        if not getattr(config, name) > 0:
+            raise ConfigError(f"{name} must be more than 0, not {getattr(config, name)!r}")
+    if config.CHECK_INTERVAL_MIN_S > config.CHECK_INTERVAL_MAX_S:
+        raise ConfigError("CHECK_INTERVAL_MIN_S must not be more than CHECK_INTERVAL_MAX_S")
+    if not 0 <= config.SPOT_CHECK_RATE <= 1:
+        raise ConfigError(f"SPOT_CHECK_RATE is a share from 0 to 1, not {config.SPOT_CHECK_RATE!r}")
+    for name in ("FACE_THRESHOLD", "FACE_DUPLICATE_THRESHOLD"):
+        value = getattr(config, name)
+        if value is not None and not 0 < value < 2:
+            raise ConfigError(f"{name} is a face score between 0 and 2, not {value!r}")
+    if config.JOB_BACKEND not in ("thread", "celery", "external"):
+        raise ConfigError(
+            f"JOB_BACKEND must be thread, celery or external, not {config.JOB_BACKEND!r}"
+        )
+    if config.JOB_BACKEND == "celery" and not config.REDIS_URL:
+        raise ConfigError("JOB_BACKEND=celery needs REDIS_URL (Celery's broker)")
 
 
 def check_face_model(config: Config) -> None:

@@ -576,6 +576,10 @@ SCHEMAS: dict[str, Schema] = {
             "enrolled": {"type": "boolean"},
             "pending_approval": {"type": "boolean"},
             "under_review": {"type": "boolean"},
+            "closed": {
+                "type": "boolean",
+                "description": "Staff found this face on another account of the same person.",
+            },
             "enrolled_at": nullable(string(format="date-time")),
         }
     ),
@@ -722,6 +726,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_enrolled": (403, "Enrol in the course first."),
     "face_not_enrolled": (403, "Enrol a reference face before studying."),
     "identity_under_review": (403, "An auditor is reviewing the trainee's identity."),
+    "identity_duplicate": (403, "Staff found the trainee already has another account."),
     "not_found": (404, "No such resource, or it belongs to another platform."),
     "already_registered": (409, "This ID number already has an account."),
     "course_locked": (409, "The course is in review, published or withdrawn."),
@@ -1258,6 +1263,7 @@ ENDPOINTS: list[Endpoint] = [
             "lesson_not_ready",
             "face_not_enrolled",
             "identity_under_review",
+            "identity_duplicate",
             "session_conflict",
         ),
     ),

@@ -12,8 +12,11 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     with pytest.raises(config.ConfigError, match="SECRET_KEY"):
         config.load_config()
     monkeypatch.setenv("SECRET_KEY", "s")
-    monkeypatch.setenv("DATA_KEY", "d")
+    monkeypatch.setenv("DATA_KEY", "d" * config.MIN_SECRET_CHARS)
     monkeypatch.setenv("DATABASE_URL", "postgres://u@db/veriskill")
+    with pytest.raises(config.ConfigError, match="SECRET_KEY must be at least 32 characters"):
+        config.load_config()
+    monkeypatch.setenv("SECRET_KEY", "s" * config.MIN_SECRET_CHARS)
     settings = config.load_config()
     assert settings.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u@db/veriskill"
     assert settings.DEMO_CONTENT is False
@@ -59,3 +62,34 @@ def test_the_face_model_must_be_there_and_an_own_model_needs_thresholds(monkeypa
     settings.FACE_MODEL_INPUT = "bgr"
     with pytest.raises(config.ConfigError, match="FACE_MODEL_INPUT"):
         config.check_face_model(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SPOT_CHECK_RATE", 5.0, "SPOT_CHECK_RATE is a share from 0 to 1"),
+        ("FACE_THRESHOLD", -1.0, "FACE_THRESHOLD is a face score"),
+        ("CHECK_INTERVAL_MIN_S", 1000.0, "CHECK_INTERVAL_MIN_S must not be more"),
+        ("HEARTBEAT_S", 0.0, "HEARTBEAT_S must be more than 0"),
+        ("JOB_BACKEND", "rabbit", "JOB_BACKEND must be thread, celery or external"),
+    ],
+)
+def test_settings_that_would_misbehave_later_stop_the_start(
+    monkeypatch, tmp_path, name, value, message
+):
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    settings = config.DevelopmentConfig()
+    config.check_settings(settings)  # the defaults start
+    setattr(settings, name, value)
+    with pytest.raises(config.ConfigError, match=message):
+        config.check_settings(settings)
+
+
+def test_celery_without_its_broker_stops_the_start(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    settings = config.DevelopmentConfig()
+    settings.JOB_BACKEND, settings.REDIS_URL = "celery", None
+    with pytest.raises(config.ConfigError, match="JOB_BACKEND=celery needs REDIS_URL"):
+        config.check_settings(settings)
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    config.check_settings(settings)

@@ -474,11 +474,32 @@ def open_flags(user: User) -> list[IdentityFlag]:
     )
 
 
+def confirmed_duplicate(user: User) -> bool:
+    """Staff found that this account's face is a person who already has an account: the
+    account is closed to study ("same person"; only "different people" reopens it)."""
+    return (
+        db.session.scalar(
+            sa.select(IdentityFlag.id)
+            .where(IdentityFlag.user_id == user.id, IdentityFlag.status == FlagStatus.CONFIRMED)
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def require_verified_identity(user: User) -> None:
-    """Studying needs an enrolled face and no open duplicate-identity flag (a possible
-    duplicate is only queued for an auditor)."""
+    """Studying needs an enrolled face, no open duplicate-identity flag (a possible duplicate
+    is only queued for an auditor) and no flag staff confirmed as the same person."""
     if active_reference(user) is None:
         raise Forbidden(_l("Enrol your face before studying."), code="face_not_enrolled")
+    if confirmed_duplicate(user):
+        raise Forbidden(
+            _l(
+                "An auditor found that you already study under another account; this one is "
+                "closed. Contact the bureau if this is wrong."
+            ),
+            code="identity_duplicate",
+        )
     if any(flag.code == "duplicate_identity" for flag in open_flags(user)):
         raise Forbidden(
             _l("Your identity is being reviewed by an auditor; studying resumes once it is."),
@@ -498,6 +519,7 @@ def face_status(user: User) -> dict[str, Any]:
         "enrolled": reference is not None,
         "pending_approval": pending is not None,
         "under_review": any(flag.code == "duplicate_identity" for flag in open_flags(user)),
+        "closed": confirmed_duplicate(user),
         "enrolled_at": reference.created_at.isoformat() if reference else None,
     }
 

@@ -313,6 +313,29 @@ def test_staff_clear_a_duplicate_flag_and_the_trainee_studies(study, runner, fre
     assert opened.status_code == 201
 
 
+def test_staff_confirm_the_same_person_and_the_second_account_stays_closed(
+    study, runner, fresh_app, client
+):
+    second = make_trainee(fresh_app, SECOND_ID, phone="13700000000", name="奥巴")
+    enrol_face(fresh_app, second, photo("obama_3.jpg"))
+    flag_id = runner.invoke(args=["faces", "flags"]).output.split("\t")[0]
+    note = "同一人重复注册"
+    done = runner.invoke(
+        args=["faces", "resolve", flag_id, "--outcome", "confirmed", "--note", note]
+    )
+    assert done.exit_code == 0 and "confirmed" in done.output
+    token = bearer(api_token(client, SECOND_ID, "Study2026ok"))
+    client.post(f"/api/v1/courses/{study.course_id}/enrollments", headers=token)
+
+    opened = client.post(f"/api/v1/lessons/{study.lesson_id}/sessions", headers=token)
+
+    assert opened.status_code == 403
+    assert opened.get_json()["error"]["code"] == "identity_duplicate"
+    assert client.get("/api/v1/me/face", headers=token).get_json()["closed"] is True
+    study.enrol()
+    study.start()  # the first account studies on
+
+
 def test_re_enrolment_after_studying_waits_for_approval(study, runner, fresh_app):
     study.enrol()
     study.start()  # a passed check: from now on a new face needs staff approval
