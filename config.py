@@ -87,6 +87,10 @@ class Config:
     # Plain requests are small; routes that take uploads raise their own limit.
     MAX_CONTENT_LENGTH = env_int("MAX_REQUEST_BYTES", 1024 * 1024)
 
+    # A signed-in browser session ends after this long without a request, and this long after
+    # sign-in whatever happens (the player's heartbeats count as requests).
+    SESSION_IDLE_S = env_int("SESSION_IDLE_S", 30 * 60)
+    SESSION_MAX_S = env_int("SESSION_MAX_S", 12 * 3600)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -237,6 +241,8 @@ POSITIVE_SETTINGS = (
     "JOB_POLL_S",
     "JOB_STALE_S",
     "EVIDENCE_RETENTION_DAYS",
+    "SESSION_IDLE_S",
+    "SESSION_MAX_S",
 )
 
 

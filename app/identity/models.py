@@ -69,12 +69,19 @@ class User(UserMixin, db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Moves on at every sign-out: a signed-in cookie names it, so copies of the cookie made
+    # before stop working (server-side revocation of a client-side session).
+    session_epoch: Mapped[int] = mapped_column(default=0)
 
     platform: Mapped[Platform | None] = relationship("Platform")
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+
+    def get_id(self) -> str:
+        """What a signed-in session keeps: the account and its session epoch."""
+        return f"{self.id}.{self.session_epoch}"
 
     @property
     def is_active(self) -> bool:

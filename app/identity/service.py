@@ -215,6 +215,11 @@ def authenticate(login: Any, password: Any, *, address: str) -> User:
     return user
 
 
+def end_sessions(user: User) -> None:
+    """End every signed-in browser session of the account (on sign-out)."""
+    user.session_epoch += 1
+
+
 def _verify_password(user: User, password: str) -> bool:
     try:
         hasher.verify(user.password_hash, password)

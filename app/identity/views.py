@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+import time
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -16,14 +18,41 @@ from app.urls import safe_next
 REGISTER_FIELDS = ("name", "id_number", "phone")
 
 
+# How often a signed-in page view refreshes the session's "last seen" time (seconds).
+SEEN_EVERY_S = 60
+
+
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    """The account a session names, if the session's epoch is still the account's: a sign-out
+    moves it on, and every copy of the cookie made before then stops working."""
+    user_id, _, epoch = session_id.partition(".")
+    if not (user_id.isdigit() and epoch.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.session_epoch == int(epoch) else None
 
 
 def start_session(user: User) -> None:
     session.clear()  # a fresh session on sign-in: no fixation
     login_user(user)
+    session["signed_in_at"] = session["seen_at"] = time.time()
+
+
+@bp.before_app_request
+def end_stale_sessions() -> None:
+    """A signed-in session ends after SESSION_IDLE_S without a request and SESSION_MAX_S
+    after sign-in, whatever the cookie says."""
+    if "_user_id" not in session:
+        return
+    now = time.time()
+    idle = now - float(session.get("seen_at", 0))
+    age = now - float(session.get("signed_in_at", 0))
+    if idle > current_app.config["SESSION_IDLE_S"] or age > current_app.config["SESSION_MAX_S"]:
+        logout_user()
+        session.clear()
+    elif idle > SEEN_EVERY_S:
+        session["seen_at"] = now
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -87,6 +116,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        service.end_sessions(current_user)
+        db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")
