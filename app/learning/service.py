@@ -375,11 +375,6 @@ def awaiting(session: StudySession) -> list[StudySession]:
     return [session, *db.session.scalars(carried)]
 
 
-def awaiting_s(session: StudySession) -> float:
-    """The seconds a check of ``session`` decides now."""
-    return round(sum(each.unverified_s for each in awaiting(session)), 3)
-
-
 def confirm(session: StudySession, *, next_check_after_s: float) -> Settled:
     """A face check of the session passed: the time waiting for it counts, and the lesson (and
     with it the course) completes if that was all it lacked."""

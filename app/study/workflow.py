@@ -212,14 +212,14 @@ def _close(
     judged: verification.Judged | None,
 ) -> learning.Settled:
     """A check's final result: confirm or void the session's pending time, then settle."""
-    verification.close_check(
-        check, passed=passed, code=code, judged=judged, settled_s=learning.awaiting_s(session)
-    )
     following = verification.next_check_after_s()
     if passed:
         settled = learning.confirm(session, next_check_after_s=following)
     else:
         settled = learning.void(session, next_check_after_s=following)
+    verification.close_check(
+        check, passed=passed, code=code, judged=judged, settled_s=settled.seconds
+    )
     enrollment = db.session.get(Enrollment, session.enrollment_id)
     if settled.course_completed:
         subsidy.on_completed(enrollment)
