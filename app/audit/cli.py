@@ -1,4 +1,5 @@
-"""`flask audit verify|list`: check the audit log's hash chain and read it."""
+"""`flask audit verify|anchor|list`: check the audit log's keyed chain against its anchors,
+anchor its head outside the database, and read it."""
 
 from __future__ import annotations
 
@@ -21,12 +22,26 @@ def _dumps(value: dict) -> str:
 @bp.cli.command("verify")
 @click.pass_context
 def verify(ctx: click.Context) -> None:
-    """Check every entry against its hash and the one before it; one JSON line.
+    """Check every entry's keyed seal and link, and the log against its anchors; one JSON line.
 
-    Exit status 0 when the chain is intact, 1 when it is broken; then first_bad_seq names the
-    first entry that was altered or is missing.
+    Exit status 0 when the log is intact, 1 when not; then `code` says what is wrong (bad_seal,
+    broken_link, missing, rewritten, tail_cut, anchor_forged, ...) and first_bad_seq names the
+    first entry that was altered, is missing, or was cut off.
     """
     result = service.verify()
+    click.echo(_dumps(result.as_dict()))
+    ctx.exit(EXIT_INTACT if result.ok else EXIT_BROKEN)
+
+
+@bp.cli.command("anchor")
+@click.pass_context
+def anchor(ctx: click.Context) -> None:
+    """Write the log's head to the anchor file (AUDIT_ANCHOR_PATH) if it moved; one JSON line.
+
+    Exit status 0 when the head is anchored (now or already), 1 when the log does not follow
+    from the last anchor and nothing was written; then `code` says why.
+    """
+    result = service.anchor()
     click.echo(_dumps(result.as_dict()))
     ctx.exit(EXIT_INTACT if result.ok else EXIT_BROKEN)
 

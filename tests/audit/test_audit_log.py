@@ -22,6 +22,7 @@ from app.platforms.models import Platform
 from app.verification import service as verification
 from app.verification.cli import evidence_cli
 from app.verification.models import EvidenceKind, PurgeRun
+from tests.audit.helpers import append_only_lifted
 from tests.conftest import (
     csrf_from,
     make_app,
@@ -59,9 +60,10 @@ def verify(app) -> audit.VerifyResult:
         return audit.verify()
 
 
-def tamper(app, statement) -> None:
-    """Run SQL against the table itself, as someone with database access would. On PostgreSQL
-    that someone first disables the append-only trigger, which only a table owner can do."""
+def tamper(app, *statements) -> None:
+    """Run SQL against the table itself, as someone with database access would. That someone
+    first gets the append-only triggers out of the way: on PostgreSQL disables them (which only
+    a table owner can do), on SQLite drops them (and puts them back afterwards)."""
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
@@ -70,11 +72,15 @@ def tamper(app, statement) -> None:
                 conn.execute(
                     sa.text("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only")
                 )
-            conn.execute(statement)
-            if postgres:
+                for statement in statements:
+                    conn.execute(statement)
                 conn.execute(
                     sa.text("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only")
                 )
+            else:
+                with append_only_lifted(conn):
+                    for statement in statements:
+                        conn.execute(statement)
 
 
 def stored(app) -> list[dict]:
@@ -220,21 +226,24 @@ def test_a_value_the_column_cannot_hold_is_named_not_a_crash(fresh_app):
     assert "cannot be read" in result.problem
 
 
-def test_postgresql_refuses_updates_and_truncation(fresh_app):
-    add_entries(fresh_app, 2)
+def test_the_database_refuses_updates_deletes_and_truncation(fresh_app):
+    add_entries(fresh_app, 3)
     with fresh_app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("the append-only trigger exists on PostgreSQL only")
-        for statement in (
+        statements = [
             sa.update(TABLE).where(TABLE.c.seq == 1).values(actor_label="x"),
-            sa.text("TRUNCATE audit_entry"),
-        ):
+            sa.text("UPDATE audit_entry SET address = '10.0.0.1'"),
+            sa.delete(TABLE).where(TABLE.c.seq >= 2),
+            sa.text("DELETE FROM audit_entry"),
+        ]
+        if db.engine.dialect.name == "postgresql":
+            statements.append(sa.text("TRUNCATE audit_entry"))
+        for statement in statements:
             with (
                 pytest.raises(sa.exc.DBAPIError, match="append-only"),
                 db.engine.begin() as conn,
             ):
                 conn.execute(statement)
-    assert len(stored(fresh_app)) == 2
+    assert len(stored(fresh_app)) == 3
     assert verify(fresh_app).ok
 
 
@@ -276,8 +285,10 @@ def _append_in_thread(app, results: dict, name: str, *, hold_s: float = 0.0, cou
                         results[f"{name}_holding"].set()
                         time.sleep(hold_s)
                     seq = entry.seq
+                    # Stamped before the commit: the lock may pass to the other writer as soon
+                    # as the server commits, before this thread runs again.
+                    results.setdefault(f"{name}_committing_at", time.monotonic())
                     db.session.commit()
-                    results.setdefault(f"{name}_committed_at", time.monotonic())
                     results.setdefault(name, []).append(seq)
         except Exception as error:  # reported by the test
             results[f"{name}_error"] = error
@@ -299,7 +310,7 @@ def test_a_second_writer_waits_for_the_first_to_commit(fresh_app):
     second.join(20)
     assert "first_error" not in results and "second_error" not in results, results
     assert results["first"] == [2] and results["second"] == [3]
-    assert results["second_recorded_at"] >= results["first_committed_at"]
+    assert results["second_recorded_at"] >= results["first_committing_at"]
     assert verify(fresh_app) == audit.VerifyResult(
         True, 3, None, None, stored(fresh_app)[-1]["hash"]
     )
