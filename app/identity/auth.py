@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, render_template, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app.errors import Forbidden, Unauthorized
-from app.extensions import csrf, login_manager
+from app.audit import service as audit
+from app.errors import AppError, Forbidden, Unauthorized
+from app.extensions import csrf, db, login_manager
+from app.http import json_body
 from app.identity import service
 from app.identity.models import Role, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The session key holding when its person last gave their password (sign-in or prompt).
+AUTHENTICATED_AT = "authenticated_at"
+
+
+def address() -> str:
+    return request.remote_addr or "unknown"
 
 
 def bearer_token() -> str | None:
@@ -39,11 +48,13 @@ def api_user() -> User | None:
     user: User | None = None
     if request.headers.get("Authorization"):
         token = bearer_token()
-        user = service.user_for_token(token) if token else None
-        if user is None:
+        row = service.live_token(token) if token else None
+        if row is None:
             raise Unauthorized(
                 _l("The API token is missing, expired or revoked."), code="invalid_token"
             )
+        g.api_token = row
+        user = row.user
     elif current_user.is_authenticated:
         if request.method in UNSAFE_METHODS:
             csrf.protect()
@@ -85,3 +96,82 @@ def role_required(*roles: Role) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def reauth_due() -> bool:
+    """Whether the signed-in person last proved their password more than REAUTH_S ago."""
+    at = float(session.get(AUTHENTICATED_AT, 0))
+    return time.time() - at > current_app.config["REAUTH_S"]
+
+
+def reauth_prompt(error: str | None = None, status: int = 200):
+    """Ask for the password again, carrying every field of the form that was sent (the
+    auditor's typed reason among them) back to the same address."""
+    fields = [
+        (name, value)
+        for name, value in request.form.items(multi=True)
+        if name not in ("csrf_token", "reauth_password")
+    ]
+    html = render_template(
+        "identity/reauth.html", fields=fields, action=request.full_path.rstrip("?"), error=error
+    )
+    return html, status
+
+
+def reauthenticated(view: F) -> F:
+    """Pages: a decision goes through only if the password was given within REAUTH_S; else
+    the password prompt, which sends the same form back with the password."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated or not reauth_due():
+            return view(*args, **kwargs)
+        password = request.form.get("reauth_password")
+        if password is None:
+            return reauth_prompt()
+        try:
+            service.confirm_password(current_user, password, address=address())
+        except AppError as error:
+            db.session.commit()  # the failure is counted and recorded
+            return reauth_prompt(str(error.message), error.status)
+        session[AUTHENTICATED_AT] = time.time()
+        audit.record_request("reauth", subject_type="user", subject_id=current_user.id)
+        db.session.commit()
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def api_reauthenticated(view: F) -> F:
+    """API: a decision goes through only if the caller's last authentication (the token's
+    issue, or the browser session's sign-in or password prompt) is within REAUTH_S, or the
+    body carries the caller's `password`; else `401 reauth_required`. Put it below
+    `api_auth`."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user = api_user()
+        token = g.get("api_token")
+        if token is not None:
+            at = token.created_at.timestamp()
+        else:
+            at = float(session.get(AUTHENTICATED_AT, 0))
+        if user is None or time.time() - at <= current_app.config["REAUTH_S"]:
+            return view(*args, **kwargs)
+        password = json_body().get("password")
+        if password is None:
+            raise Unauthorized(
+                _l("Confirm your password to record this decision."), code="reauth_required"
+            )
+        try:
+            service.confirm_password(user, password, address=address())
+        except AppError:
+            db.session.commit()  # the failure is counted and recorded
+            raise
+        if token is None:
+            session[AUTHENTICATED_AT] = time.time()
+        audit.record_request("reauth", subject_type="user", subject_id=user.id, actor=user)
+        db.session.commit()
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 
+from app.audit import service as audit
 from app.cli import click_error
 from app.errors import AppError
 from app.extensions import db
@@ -25,8 +26,38 @@ def create(role: str, username: str, password: str, name: str | None) -> None:
         user = service.create_staff(Role(role), username, password, name)
     except AppError as error:
         raise click_error(error) from None
+    audit.record_request(
+        "account.create",
+        subject_type="user",
+        subject_id=user.id,
+        detail={"role": user.role.value, "username": user.username},
+    )
     db.session.commit()
     click.echo(f"created {user.role.value} {user.username} (id {user.id})")
+
+
+@bp.cli.command("deactivate")
+@click.argument("username")
+def deactivate(username: str) -> None:
+    """Disable a staff account: its sessions and API tokens stop working at once."""
+    try:
+        user = service.set_active(username, False)
+    except AppError as error:
+        raise click_error(error) from None
+    db.session.commit()
+    click.echo(f"deactivated {user.username}: every session and token ended")
+
+
+@bp.cli.command("activate")
+@click.argument("username")
+def activate(username: str) -> None:
+    """Enable a disabled staff account again (it signs in afresh; old tokens stay revoked)."""
+    try:
+        user = service.set_active(username, True)
+    except AppError as error:
+        raise click_error(error) from None
+    db.session.commit()
+    click.echo(f"activated {user.username}")
 
 
 @bp.cli.command("list")

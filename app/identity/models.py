@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app import security
 from app.db import str_enum, utcnow
 from app.extensions import db
 
@@ -25,6 +26,8 @@ class Role(enum.StrEnum):
 
 
 STAFF_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
+# The encryption purpose of birth dates (app.security derives a key of its own for each).
+BIRTH_DATE_CIPHER = "resident-birth-date-cipher"
 
 
 class Sex(enum.StrEnum):
@@ -59,7 +62,10 @@ class User(UserMixin, db.Model):
     id_number_cipher: Mapped[str | None] = mapped_column(sa.Text)
     id_number_masked: Mapped[str | None] = mapped_column(sa.String(18))
     phone: Mapped[str | None] = mapped_column(sa.String(11))
-    birth_date: Mapped[date | None] = mapped_column(sa.Date)
+    # The birth date is digits 7-14 of the ID number, exactly what the masked form hides: kept
+    # only encrypted (its own purpose), so no column readable without DATA_KEY rebuilds the
+    # number. Read it through `birth_date`.
+    birth_date_cipher: Mapped[str | None] = mapped_column(sa.Text)
     sex: Mapped[Sex | None] = mapped_column(str_enum(Sex, length=6))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
@@ -82,6 +88,19 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str:
         """What a signed-in session keeps: the account and its session epoch."""
         return f"{self.id}.{self.session_epoch}"
+
+    @property
+    def birth_date(self) -> date | None:
+        """The birth date, decrypted (shown to its owner only)."""
+        if self.birth_date_cipher is None:
+            return None
+        return date.fromisoformat(security.decrypt(BIRTH_DATE_CIPHER, self.birth_date_cipher))
+
+    @birth_date.setter
+    def birth_date(self, value: date | None) -> None:
+        self.birth_date_cipher = (
+            None if value is None else security.encrypt(BIRTH_DATE_CIPHER, value.isoformat())
+        )
 
     @property
     def is_active(self) -> bool:

@@ -9,21 +9,23 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import security
+from app.audit import service as audit
 from app.db import utcnow
-from app.errors import Conflict, Invalid, TooManyRequests, Unauthorized
+from app.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.extensions import db
-from app.identity import resident_id
+from app.identity import challenge, resident_id
 from app.identity.models import STAFF_ROLES, ApiToken, Role, Sex, User
 from app.identity.throttle import LoginThrottle
 
@@ -185,8 +187,63 @@ def throttle() -> LoginThrottle:
     return current_app.extensions["veriskill.login_throttle"]
 
 
-def authenticate(login: Any, password: Any, *, address: str) -> User:
-    """The user behind these credentials, counting failures toward a lockout."""
+def masked_login(login: str, user: User | None = None) -> str:
+    """How a login is named in the audit log: an ID number masked, a known account by its
+    label, anything else cut to its first character (it may be a password typed in the
+    wrong field)."""
+    number = resident_id.normalize(login)
+    if resident_id.SHAPE.match(number):
+        return resident_id.mask(number)
+    if user is not None and user.username:
+        return user.username
+    text = login.strip()
+    return (text[:1] + "***") if text else "***"
+
+
+def _audit_sign_in(
+    action: str, user: User | None, label: str, address: str, *, acting: bool = False, **detail: Any
+) -> None:
+    """An entry about a sign-in: by the user once signed in (`acting`), else by whoever typed
+    the masked login, about the account it names if there is one."""
+    audit.record(
+        action,
+        actor=user if acting else None,
+        actor_label=None if acting else label,
+        subject_type="user",
+        subject_id=user.id if user is not None else None,
+        address=address,
+        detail=detail,
+    )
+
+
+def _captcha_required(message: Any) -> Unauthorized:
+    captcha_id = challenge.new()
+    return Unauthorized(
+        message,
+        code="captcha_required",
+        captcha_id=captcha_id,
+        captcha_image=url_for("identity.captcha_image", captcha_id=captcha_id),
+    )
+
+
+def authenticate(
+    login: Any,
+    password: Any,
+    *,
+    address: str,
+    captcha_id: Any = None,
+    captcha_answer: Any = None,
+    via: str = "page",
+) -> User:
+    """The user behind these credentials.
+
+    The attempt is counted before anything is looked up: past the address's limit it is
+    refused outright (`locked_out`), past the account's it needs a solved captcha
+    (`captcha_required`). Unknown logins and inactive accounts cost one Argon2 verification
+    like known ones, so timing tells nothing. Failures, lockouts and captcha demands are
+    recorded in the audit log (flushed: the caller commits them even though it answers with
+    the error).
+    """
     if not isinstance(login, str) or not login.strip() or not isinstance(password, str):
         raise Invalid(
             fields={
@@ -197,33 +254,158 @@ def authenticate(login: Any, password: Any, *, address: str) -> User:
             or {"login": _l("Required.")}
         )
     account = security.keyed_digest(LOGIN_KEY, resident_id.normalize(login).lower())
-    locked = throttle().check(account, address)
-    if locked:
-        minutes = math.ceil(locked.retry_after_s / 60)
+    label = masked_login(login)
+    limits = throttle()
+    attempt = limits.attempt(account, address)
+    if attempt.locked:
+        if attempt.address_count == limits.max_per_address + 1:
+            _audit_sign_in("sign_in.locked_out", None, label, address, via=via, scope="address")
+        minutes = math.ceil(attempt.locked.retry_after_s / 60)
         raise TooManyRequests(
             _l("Too many failed sign-ins. Try again in %(minutes)d minutes.", minutes=minutes),
             code="locked_out",
-            headers={"Retry-After": str(locked.retry_after_s)},
-            retry_after_s=locked.retry_after_s,
+            headers={"Retry-After": str(attempt.locked.retry_after_s)},
+            retry_after_s=attempt.locked.retry_after_s,
+        )
+    if attempt.needs_captcha and not challenge.solved(captcha_id, captcha_answer):
+        if attempt.account_count == limits.max_per_account + 1:
+            _audit_sign_in("sign_in.captcha_demanded", None, label, address, via=via)
+        raise _captcha_required(
+            _l("Type the characters in the picture, then your password.")
+            if not captcha_id
+            else _l("The characters did not match the picture. Try this new one.")
         )
     user = find_by_login(login)
-    if user is None or not user.is_active or not _verify_password(user, password):
-        throttle().failed(account, address)
+    right = _verify_password(user, password)
+    if user is None or not right or not user.is_active:
+        _audit_sign_in("sign_in.failed", user, masked_login(login, user), address, via=via)
         raise Unauthorized(_l("Wrong ID number, username or password."), code="bad_credentials")
-    throttle().succeeded(account)
+    limits.succeeded(account, address)
     user.last_login_at = utcnow()
+    _audit_sign_in("sign_in", user, label, address, acting=True, via=via)
     return user
 
 
+def confirm_password(user: User, password: Any, *, address: str) -> None:
+    """Check a signed-in user's password again (re-authentication, password change), counted
+    like a sign-in: a session thief cannot guess on without limit."""
+    # The account's own sign-in counter: guesses here and at the sign-in form add up.
+    login = user.username or _id_number_of(user) or f"user:{user.id}"
+    account = security.keyed_digest(LOGIN_KEY, resident_id.normalize(login).lower())
+    limits = throttle()
+    attempt = limits.attempt(account, address)
+    if attempt.locked or attempt.needs_captcha:
+        retry = attempt.locked.retry_after_s if attempt.locked else limits.lockout_s
+        raise TooManyRequests(
+            _l("Too many wrong passwords. Sign out and sign in again."),
+            code="locked_out",
+            headers={"Retry-After": str(retry)},
+            retry_after_s=retry,
+        )
+    if not isinstance(password, str) or not _verify_password(user, password):
+        audit.record_request("reauth.failed", subject_type="user", subject_id=user.id, actor=user)
+        raise Unauthorized(_l("The password is not right."), code="bad_credentials")
+    limits.succeeded(account, address)
+
+
+def register_allowed(address: str) -> None:
+    """Count a registration attempt from address; refuse once it has made too many."""
+    locked = throttle().register_attempt(
+        address,
+        limit=current_app.config["REGISTER_MAX_PER_ADDRESS"],
+        window_s=current_app.config["REGISTER_WINDOW_S"],
+    )
+    if locked:
+        minutes = math.ceil(locked.retry_after_s / 60)
+        raise TooManyRequests(
+            _l(
+                "Too many registrations from your network. Try again in %(minutes)d minutes.",
+                minutes=minutes,
+            ),
+            code="too_many_registrations",
+            headers={"Retry-After": str(locked.retry_after_s)},
+            retry_after_s=locked.retry_after_s,
+        )
+
+
 def end_sessions(user: User) -> None:
-    """End every signed-in browser session of the account (on sign-out)."""
+    """End every signed-in browser session of the account (sign-out, password change,
+    deactivation): each cookie names the epoch it was made in."""
     user.session_epoch += 1
 
 
-def _verify_password(user: User, password: str) -> bool:
+def revoke_tokens(user: User, *, keep: ApiToken | None = None) -> int:
+    """Revoke every live token of the account but `keep`; how many were revoked."""
+    now = utcnow()
+    revoked = 0
+    for row in tokens_of(user):
+        if row.revoked_at is None and row is not keep:
+            row.revoked_at = now
+            revoked += 1
+    return revoked
+
+
+def change_password(
+    user: User, current: Any, new: Any, *, address: str, keep_token: ApiToken | None = None
+) -> None:
+    """Set a new password after checking the current one; every other session and token of
+    the account ends (the caller starts a fresh session for the browser that asked)."""
+    confirm_password(user, current, address=address)
+    forbidden = tuple(x for x in (user.username, user.phone, _id_number_of(user)) if x)
+    problem = check_password(new, forbidden=forbidden)
+    if problem is None and new == current:
+        problem = _l("Choose a password different from the current one.")
+    if problem:
+        raise Invalid(fields={"new_password": problem})
+    user.password_hash = hasher.hash(new)
+    end_sessions(user)
+    revoked = revoke_tokens(user, keep=keep_token)
+    audit.record_request(
+        "password.changed",
+        subject_type="user",
+        subject_id=user.id,
+        actor=user,
+        detail={"tokens_revoked": revoked},
+    )
+
+
+def _id_number_of(user: User) -> str | None:
+    return security.decrypt(ID_CIPHER, user.id_number_cipher) if user.id_number_cipher else None
+
+
+def set_active(username: str, active: bool) -> User:
+    """Deactivate (every session and token ends at once) or reactivate a staff account."""
+    user = db.session.scalar(sa.select(User).where(User.username == username.strip().lower()))
+    if user is None or user.role not in STAFF_ROLES:
+        raise NotFound(_l("No staff account has this username."))
+    if user.active != active:
+        user.active = active
+        revoked = 0
+        if not active:
+            end_sessions(user)
+            revoked = revoke_tokens(user)
+        audit.record_request(
+            "account.activated" if active else "account.deactivated",
+            subject_type="user",
+            subject_id=user.id,
+            detail={"username": user.username, "tokens_revoked": revoked},
+        )
+    return user
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash nobody knows the password of, verified when there is no account to check, so
+    unknown logins take as long as known ones."""
+    return hasher.hash(secrets.token_urlsafe(32))
+
+
+def _verify_password(user: User | None, password: str) -> bool:
     try:
-        hasher.verify(user.password_hash, password)
+        hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
+        return False
+    if user is None:
         return False
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
@@ -251,6 +433,12 @@ def issue_token(user: User, *, ttl_s: int, label: str = "") -> tuple[str, ApiTok
 
 def user_for_token(token: str, *, now: datetime | None = None) -> User | None:
     """The active user a token belongs to, if the token is live."""
+    row = live_token(token, now=now)
+    return row.user if row is not None else None
+
+
+def live_token(token: str, *, now: datetime | None = None) -> ApiToken | None:
+    """The token's row if it is live and its user active."""
     now = now or utcnow()
     row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
     if row is None or not row.usable_at(now) or not row.user.is_active:
@@ -264,7 +452,7 @@ def user_for_token(token: str, *, now: datetime | None = None) -> User | None:
                 sa.update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
             )
         set_committed_value(row, "last_used_at", now)
-    return row.user
+    return row
 
 
 def revoke_token(token: str) -> bool:

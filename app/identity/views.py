@@ -1,16 +1,29 @@
-"""Pages: register, sign in, sign out, profile."""
+"""Pages: register, sign in (with a captcha when due), sign out, profile, password change, and
+the password prompt before decisions on the desk."""
 
 from __future__ import annotations
 
 import time
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.errors import AppError, Invalid
+from app.audit import service as audit
+from app.errors import AppError, Invalid, NotFound
 from app.extensions import db, login_manager
-from app.identity import bp, service
+from app.identity import bp, challenge, service
+from app.identity.auth import AUTHENTICATED_AT, address
 from app.identity.models import User
 from app.timeutil import today_local
 from app.urls import safe_next
@@ -24,19 +37,22 @@ SEEN_EVERY_S = 60
 
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
-    """The account a session names, if the session's epoch is still the account's: a sign-out
-    moves it on, and every copy of the cookie made before then stops working."""
+    """The account a session names, if the session's epoch is still the account's: sign-out,
+    a password change and deactivation move it on, and every copy of the cookie made before
+    then stops working."""
     user_id, _, epoch = session_id.partition(".")
     if not (user_id.isdigit() and epoch.isdigit()):
         return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.session_epoch == int(epoch) else None
+    if user is None or user.session_epoch != int(epoch) or not user.is_active:
+        return None
+    return user
 
 
 def start_session(user: User) -> None:
     session.clear()  # a fresh session on sign-in: no fixation
     login_user(user)
-    session["signed_in_at"] = session["seen_at"] = time.time()
+    session["signed_in_at"] = session["seen_at"] = session[AUTHENTICATED_AT] = time.time()
 
 
 @bp.before_app_request
@@ -63,6 +79,7 @@ def register():
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
+        service.register_allowed(address())
         data = dict(values, password=request.form.get("password", ""))
         if data["password"] != request.form.get("password_confirm", ""):
             errors["password_confirm"] = _("The two passwords differ.")
@@ -91,33 +108,54 @@ def login():
         return redirect(url_for("identity.profile"))
     login_value = request.form.get("login", "")
     error = None
+    captcha_id = None
     status = 200
+    headers: dict[str, str] = {}
     if request.method == "POST":
         try:
             user = service.authenticate(
                 login_value,
                 request.form.get("password", ""),
-                address=request.remote_addr or "unknown",
+                address=address(),
+                captcha_id=request.form.get("captcha_id") or None,
+                captcha_answer=request.form.get("captcha_answer"),
             )
         except AppError as failure:
+            db.session.commit()  # the audit entries of the failure stay
             error = str(failure.message)
             if isinstance(failure, Invalid):
                 error = _("Enter your ID number or username and your password.")
+            captcha_id = failure.extra.get("captcha_id")
             status = failure.status
+            headers = failure.headers
         else:
             db.session.commit()
             start_session(user)
             return redirect(safe_next(request.args.get("next")) or url_for("identity.profile"))
-    return (
-        render_template("identity/login.html", login_value=login_value, error=error),
-        status,
+    html = render_template(
+        "identity/login.html", login_value=login_value, error=error, captcha_id=captcha_id
     )
+    return html, status, headers
+
+
+@bp.get("/login/captcha/<captcha_id>.png")
+def captcha_image(captcha_id: str):
+    """The picture of a captcha handed out with `captcha_required`, while it is unused."""
+    png = challenge.image(captcha_id)
+    if png is None:
+        raise NotFound(_l("This picture has expired. Ask for a new one by signing in again."))
+    response = make_response(png)
+    response.headers["Content-Type"] = "image/png"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
-        service.end_sessions(current_user)
+        user = current_user._get_current_object()
+        service.end_sessions(user)
+        audit.record_request("sign_out", subject_type="user", subject_id=user.id, actor=user)
         db.session.commit()
     logout_user()
     session.clear()
@@ -129,3 +167,35 @@ def logout():
 @login_required
 def profile():
     return render_template("identity/profile.html", user=current_user)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change the password; every other session and API token of the account ends, this
+    browser stays signed in."""
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        user = current_user._get_current_object()
+        new = request.form.get("new_password", "")
+        try:
+            if new != request.form.get("new_password_confirm", ""):
+                raise Invalid(fields={"new_password_confirm": _l("The two passwords differ.")})
+            service.change_password(
+                user, request.form.get("current_password", ""), new, address=address()
+            )
+        except Invalid as error:
+            db.session.rollback()
+            errors = {k: str(v) for k, v in (error.fields or {}).items()}
+            status = 422
+        except AppError as error:
+            db.session.commit()  # a wrong current password is counted and recorded
+            errors = {"current_password": str(error.message)}
+            status = error.status
+        else:
+            db.session.commit()
+            start_session(user)  # this browser, under the account's new epoch
+            flash(_("Your password is changed. Other devices have been signed out."), "success")
+            return redirect(url_for("identity.profile"))
+    return render_template("identity/password.html", errors=errors), status

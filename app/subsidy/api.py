@@ -6,7 +6,7 @@ from flask import current_app, jsonify, redirect, request
 
 from app.extensions import db
 from app.http import int_arg, json_body
-from app.identity.auth import api_auth, api_user
+from app.identity.auth import api_auth, api_reauthenticated, api_user
 from app.identity.models import STAFF_ROLES, Role, User
 from app.media.service import object_url
 from app.subsidy import bp, desk, service
@@ -18,7 +18,7 @@ def image_redirect(evidence: Evidence, viewer: User):
     which no cache keeps."""
     desk.log_view(evidence, viewer)
     db.session.commit()
-    url = object_url(evidence.key, current_app.config["EVIDENCE_URL_TTL_S"])
+    url = object_url(evidence.key, current_app.config["EVIDENCE_URL_TTL_S"], viewer_id=viewer.id)
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -40,6 +40,7 @@ def api_check_image(check_id: int):
 
 @bp.post("/api/v1/audit/enrollments/<int:enrollment_id>/decision")
 @api_auth(*STAFF_ROLES)
+@api_reauthenticated
 def api_decide(enrollment_id: int):
     body = json_body()
     decision = service.decide(
@@ -61,6 +62,7 @@ def api_decide(enrollment_id: int):
 
 @bp.post("/api/v1/audit/checks/<int:check_id>/clear")
 @api_auth(*STAFF_ROLES)
+@api_reauthenticated
 def api_clear_check(check_id: int):
     decision = service.clear_check(check_id, json_body().get("reason"), auditor=api_user())
     db.session.commit()

@@ -13,7 +13,7 @@ from flask_login import current_user
 from app.courses.models import LEVEL_LABELS, CourseLevel
 from app.errors import AppError
 from app.extensions import db
-from app.identity.auth import role_required
+from app.identity.auth import reauthenticated, role_required
 from app.identity.models import STAFF_ROLES, Role
 from app.study import workflow
 from app.subsidy import bp, desk, service
@@ -144,6 +144,7 @@ def _back(enrollment_id: int, *, ok: bool = False):
 
 @bp.post("/audit/enrollments/<int:enrollment_id>/decision")
 @role_required(*STAFF_ROLES)
+@reauthenticated
 def decide(enrollment_id: int):
     decision = request.form.get("decision")
     ok = _act(
@@ -162,6 +163,7 @@ def decide(enrollment_id: int):
 
 @bp.post("/audit/checks/<int:check_id>/clear")
 @role_required(*STAFF_ROLES)
+@reauthenticated
 def clear_check(check_id: int):
     enrollment_id = request.form.get("enrollment_id", type=int) or 0
     _act(
@@ -202,6 +204,7 @@ def flag(flag_id: int):
 
 @bp.post("/audit/flags/<int:flag_id>/resolve")
 @role_required(*STAFF_ROLES)
+@reauthenticated
 def resolve_flag(flag_id: int):
     _act(
         lambda: workflow.resolve_flag(
@@ -237,6 +240,7 @@ def reference(reference_id: int):
 
 @bp.post("/audit/references/<int:reference_id>/decide")
 @role_required(*STAFF_ROLES)
+@reauthenticated
 def decide_reference(reference_id: int):
     _act(
         lambda: workflow.decide_reference(

@@ -74,13 +74,20 @@ def test_sign_in_sign_out_round_trip(client, fresh_app):
     assert client.get("/profile").status_code == 302
 
 
-def test_wrong_password_shows_an_error_and_lockout_is_429(client, fresh_app):
+def test_wrong_password_shows_an_error_then_a_captcha_and_the_address_lock_is_429(
+    client, fresh_app
+):
     make_trainee(fresh_app)
     for _ in range(5):
         response = post_form(client, "/login", {"login": TRAINEE_ID, "password": "Wrong2026x"})
         assert response.status_code == 401
         assert "密码错误" in response.get_data(as_text=True)
-    locked = post_form(client, "/login", {"login": TRAINEE_ID, "password": TRAINEE_PASSWORD})
+    asked = post_form(client, "/login", {"login": TRAINEE_ID, "password": TRAINEE_PASSWORD})
+    assert asked.status_code == 401
+    assert 'name="captcha_answer"' in asked.get_data(as_text=True)
+    for number in range(14):  # the address's 20th attempt, then it is locked
+        post_form(client, "/login", {"login": f"user{number}", "password": "Wrong2026x"})
+    locked = post_form(client, "/login", {"login": "someone", "password": TRAINEE_PASSWORD})
     assert locked.status_code == 429
     assert "分钟后重试" in locked.get_data(as_text=True)
 

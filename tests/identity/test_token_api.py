@@ -94,14 +94,15 @@ def test_disabled_account_cannot_sign_in_or_use_tokens(client, fresh_app):
     assert sign_in(client, TRAINEE_ID, TRAINEE_PASSWORD).status_code == 401
 
 
-def test_repeated_failures_lock_the_account_even_for_the_right_password(client, fresh_app):
+def test_repeated_failures_ask_a_captcha_for_the_account_from_anywhere(client, fresh_app):
     make_trainee(fresh_app)
     for attempt in range(5):
         assert sign_in(client, TRAINEE_ID, f"Wrong{attempt}pass").status_code == 401
-    locked = sign_in(client, TRAINEE_ID, TRAINEE_PASSWORD, address="10.9.9.9")
-    assert locked.status_code == 429
-    assert locked.get_json()["error"]["code"] == "locked_out"
-    assert 0 < int(locked.headers["Retry-After"]) <= 900
+    asked = sign_in(client, TRAINEE_ID, TRAINEE_PASSWORD, address="10.9.9.9")
+    assert asked.status_code == 401
+    error = asked.get_json()["error"]
+    assert error["code"] == "captcha_required"
+    assert error["captcha_image"] == f"/login/captcha/{error['captcha_id']}.png"
 
 
 def test_success_before_the_limit_resets_the_account_count(client, fresh_app):
