@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from media_pipeline.storage import StorageFull, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,11 @@ HTTP_CODES: dict[int, tuple[str, Any]] = {
 }
 
 
+# The object store is out of room or out of reach: nothing the caller did, so try again later.
+STORAGE_FULL = _l("Storage is full at the moment. Please try again later; we have been alerted.")
+STORAGE_UNAVAILABLE = _l("Storage cannot be reached at the moment. Please try again shortly.")
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/")
 
@@ -148,7 +154,24 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         status = error.code or 500
         code, message = HTTP_CODES.get(status, ("http_error", error.description))
-        return render_error(status, {"code": code, "message": str(message)})
+        # Werkzeug's own headers, such as Allow on a 405, go out with our body.
+        headers = {
+            name: value for name, value in error.get_headers() if name.lower() != "content-type"
+        }
+        return render_error(status, {"code": code, "message": str(message)}, headers)
+
+    @app.errorhandler(StorageFull)
+    def handle_storage_full(error: StorageFull):
+        db.session.rollback()
+        log.error("storage full on %s %s: %s", request.method, request.path, error)
+        return render_error(507, {"code": "storage_full", "message": str(STORAGE_FULL)})
+
+    @app.errorhandler(StorageUnavailable)
+    def handle_storage_unavailable(error: StorageUnavailable):
+        db.session.rollback()
+        log.error("storage unavailable on %s %s: %s", request.method, request.path, error)
+        body = {"code": "storage_unavailable", "message": str(STORAGE_UNAVAILABLE)}
+        return render_error(503, body, {"Retry-After": "60"})
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
@@ -10,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import AppError, BadRequest, Invalid, UnsupportedMediaType
+from app.inputs import parse_json
 
 
 def json_body() -> dict[str, Any]:
@@ -17,10 +17,8 @@ def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise UnsupportedMediaType(_l("Send the body as JSON (Content-Type: application/json)."))
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(_l("The body is not valid JSON."), code="malformed_json") from None
+    # Depth, NaN and every string's characters are checked there, in one place for all routes.
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest(_l("The body must be a JSON object."), code="malformed_json")
     return body

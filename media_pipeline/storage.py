@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import errno
 import hashlib
 import hmac
 import io
@@ -32,6 +33,8 @@ __all__ = [
     "Storage",
     "StorageConfigError",
     "StorageError",
+    "StorageFull",
+    "StorageUnavailable",
     "StoredObject",
     "content_type_for",
     "sign",
@@ -57,6 +60,34 @@ _TMP_PREFIX = ".tmp-"
 
 class StorageError(Exception):
     """Anything the object store could not do."""
+
+
+class StorageFull(StorageError):
+    """No room left: the disk or quota is full (ENOSPC, EDQUOT, EFBIG), or MinIO says so."""
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot be used just now: unwritable, unreachable, refusing; retry later."""
+
+
+# MinIO's codes for a store out of room.
+_FULL_CODES = frozenset({"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded"})
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def storage_error_from_os(exc: OSError, what: str) -> StorageError:
+    """StorageFull or StorageUnavailable for an operating-system error on the store's disk."""
+    kind = StorageFull if exc.errno in _FULL_ERRNOS else StorageUnavailable
+    return kind(f"{what}: {exc.strerror or exc}")
+
+
+@contextmanager
+def _disk_errors(what: str) -> Iterator[None]:
+    """OSError from the local disk as StorageFull or StorageUnavailable; our own errors pass."""
+    try:
+        yield
+    except OSError as exc:
+        raise storage_error_from_os(exc, what) from exc
 
 
 class ObjectNotFound(StorageError):
@@ -169,6 +200,7 @@ class _HashingReader:
         self._hash = hashlib.sha256()
         self.size = 0
         self.at_eof = False
+        self.source_error: OSError | None = None
 
     def read(self, size: int = -1, /) -> bytes:
         """Up to size bytes (CHUNK_SIZE if size < 0), short only at the end of the stream."""
@@ -194,7 +226,12 @@ class _HashingReader:
     def _pull(self, size: int) -> bytes:
         if self.at_eof:
             return b""
-        data = self._source.read(size)
+        try:
+            data = self._source.read(size)
+        except OSError as exc:
+            # The sender's connection broke: the caller's problem, not the store's.
+            self.source_error = exc
+            raise
         if not data:
             self.at_eof = True
             if self.expected is not None and self.size != self.expected:
@@ -427,12 +464,18 @@ class LocalStorage(Storage):
         except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
             # On disk 'a/b' cannot be both an object and a folder of objects.
             raise StorageError(f"{key!r} collides with an existing object or prefix") from exc
+        except OSError as exc:
+            if exc is reader.source_error:
+                raise
+            raise storage_error_from_os(exc, f"writing {key!r}") from exc
 
     def open(self, key: str) -> BinaryIO:
         try:
             return self._path(key).open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(key) from None
+        except OSError as exc:
+            raise storage_error_from_os(exc, f"opening {key!r}") from exc
 
     def read_range(self, key: str, start: int, end_inclusive: int) -> Iterator[bytes]:
         f = self.open(key)
@@ -447,12 +490,14 @@ class LocalStorage(Storage):
 
     def size(self, key: str) -> int:
         path = self._path(key)
-        if not path.is_file():
-            raise ObjectNotFound(key)
-        return path.stat().st_size
+        with _disk_errors(f"reading the size of {key!r}"):
+            if not path.is_file():
+                raise ObjectNotFound(key)
+            return path.stat().st_size
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        with _disk_errors(f"looking for {key!r}"):
+            return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -460,6 +505,8 @@ class LocalStorage(Storage):
             path.unlink()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return
+        except OSError as exc:
+            raise storage_error_from_os(exc, f"deleting {key!r}") from exc
         self._prune(path.parent)
 
     def _prune(self, directory: Path) -> None:
@@ -477,7 +524,11 @@ class LocalStorage(Storage):
         if not base.is_dir():
             return []
         keys: builtins.list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base):
+
+        def unreadable(exc: OSError) -> None:
+            raise storage_error_from_os(exc, f"listing {prefix!r}") from exc
+
+        for dirpath, dirnames, filenames in os.walk(base, onerror=unreadable):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
@@ -625,9 +676,12 @@ class MinioStorage(Storage):
                 raise ObjectNotFound(key) from None
             if exc.code == "InvalidRange":
                 raise ValueError(f"range outside object {key!r}") from None
-            raise StorageError(f"object store: {exc.code}: {exc.message}") from exc
+            # Anything else (a full disk, a missing bucket, refused credentials) is the
+            # operator's to fix, not the caller's.
+            kind = StorageFull if exc.code in _FULL_CODES else StorageUnavailable
+            raise kind(f"object store: {exc.code}: {exc.message}") from exc
         except (MinioException, HTTPError) as exc:
-            raise StorageError(f"object store unavailable: {exc}") from exc
+            raise StorageUnavailable(f"object store unavailable: {exc}") from exc
 
     def _write(self, key: str, reader: _HashingReader, content_type: str) -> None:
         if reader.expected == 0:

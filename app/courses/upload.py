@@ -18,12 +18,13 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.courses.models import Lesson, LessonStatus, UploadPart
+from app.courses.pipeline import KEEPS_UPLOAD
 from app.courses.service import require_editable
 from app.db import lock_row
 from app.errors import BadRequest, Conflict, Invalid, PayloadTooLarge, UnsupportedMediaType
 from app.extensions import db
 from app.media.service import storage
-from media_pipeline.storage import StorageError
+from media_pipeline.storage import StorageError, StorageFull, StorageUnavailable
 
 RANGE_PATTERN = re.compile(r"^bytes (\d{1,15})-(\d{1,15})/(\d{1,15})$")
 SNIFF_BYTES = 64
@@ -103,6 +104,17 @@ def state(lesson: Lesson) -> UploadState:
     )
 
 
+def _kept_for_retry(lesson: Lesson, chunk: ChunkRange) -> bool:
+    return (
+        lesson.error_code in KEEPS_UPLOAD
+        and bool(lesson.parts)
+        and lesson.upload_total == chunk.total
+        and lesson.upload_received == lesson.upload_total
+        and chunk.start > 0
+        and chunk.end < lesson.upload_received
+    )
+
+
 def _reset(lesson: Lesson) -> None:
     """Forget a previous upload or failure, so a new file starts from byte 0."""
     store = storage()
@@ -128,6 +140,14 @@ def receive_chunk(lesson: Lesson, chunk: ChunkRange, body: BinaryIO) -> UploadSt
     db.session.refresh(lesson)
     if lesson.status in (LessonStatus.QUEUED, LessonStatus.PROCESSING):
         raise Conflict(_l("The video is being processed."), code="processing")
+    if lesson.status is LessonStatus.FAILED and _kept_for_retry(lesson, chunk):
+        # Processing failed for want of storage and kept the upload: a chunk of it sent
+        # again (any but the first, which starts a new upload) asks to process it again.
+        lesson.status = LessonStatus.QUEUED
+        lesson.error_code = lesson.error_message = None
+        lesson.progress = 0.0
+        db.session.flush()
+        return state(lesson)
     if lesson.status in (LessonStatus.READY, LessonStatus.FAILED):
         if chunk.start != 0:
             raise Conflict(
@@ -165,6 +185,10 @@ def receive_chunk(lesson: Lesson, chunk: ChunkRange, body: BinaryIO) -> UploadSt
         stored = storage().put_stream(
             key, body, content_type="application/octet-stream", length=chunk.size
         )
+    except (StorageFull, StorageUnavailable):
+        # The store's fault, not the sender's: 507 or 503 (app.errors); nothing was stored
+        # under key, and the chunks already held stay for the resume.
+        raise
     except StorageError:
         storage().delete(key)
         raise BadRequest(

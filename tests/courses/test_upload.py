@@ -15,6 +15,7 @@ from media_pipeline import video
 from tests.browser import live_server
 from tests.conftest import bearer, make_platform
 from tests.courses.helpers import CLIP, add_lesson, create_course, put_chunk, upload_whole
+from tests.full_disk import fill, small_disk
 
 
 @pytest.fixture
@@ -265,3 +266,112 @@ def test_http_client_upload_over_a_real_socket(fresh_app, lesson):
         response = conn.getresponse()
         assert response.status == 202, response.read()
         conn.close()
+
+
+# --- a full or unwritable store, captions that cannot be kept ---------------------------------
+
+
+def use_storage(app, monkeypatch, root):
+    """Serve the app from a real local store at root (on a small file system of the test's)."""
+    from media_pipeline.storage import LocalStorage
+
+    monkeypatch.setitem(app.extensions, "veriskill.storage", LocalStorage(root))
+
+
+def test_full_disk_answers_507_storage_full_and_the_upload_resumes_after(
+    client, fresh_app, lesson, tmp_path, monkeypatch
+):
+    token, lesson_id = lesson
+    data = CLIP.read_bytes()
+    half = len(data) // 2
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        use_storage(fresh_app, monkeypatch, disk / "store")
+        assert put_chunk(client, token, lesson_id, data[:half], 0, len(data)).status_code == 200
+        fill(disk)
+        client.set_cookie("lang", "en")
+        response = put_chunk(client, token, lesson_id, data[half:], half, len(data))
+        assert response.status_code == 507
+        error = response.get_json()["error"]
+        assert error["code"] == "storage_full"
+        assert "Storage is full" in error["message"]
+        # Nothing of the refused chunk is kept; the first one is, so the upload resumes.
+        assert upload_state(client, token, lesson_id)["received_bytes"] == half
+        assert [p.name for p in (disk / "store").rglob("*") if p.is_file()] == [f"{0:016d}"]
+        (disk / ".filler").unlink()
+        response = put_chunk(client, token, lesson_id, data[half:], half, len(data))
+        assert response.status_code == 202, response.get_json()
+
+
+def test_read_only_storage_answers_503_storage_unavailable(
+    client, fresh_app, lesson, tmp_path, monkeypatch
+):
+    token, lesson_id = lesson
+    with small_disk(tmp_path / "disk", "1m", read_only=True) as disk:
+        use_storage(fresh_app, monkeypatch, disk)
+        data = CLIP.read_bytes()
+        response = put_chunk(client, token, lesson_id, data[:1000], 0, len(data))
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "storage_unavailable"
+    assert response.headers["Retry-After"]
+    assert upload_state(client, token, lesson_id)["received_bytes"] == 0
+
+
+def test_full_disk_while_transcoding_keeps_the_upload_for_a_retry(
+    client, fresh_app, lesson, tmp_path, monkeypatch
+):
+    import tempfile
+
+    from app.jobs.models import Job
+
+    token, lesson_id = lesson
+    data = CLIP.read_bytes()
+    upload_whole(client, token, lesson_id, data)
+    stored_before = stored_files(fresh_app)
+    # The worker's temporary disk holds the source, but not the renditions made from it.
+    with small_disk(tmp_path / "scratch", "800k") as scratch:
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+        with fresh_app.app_context():
+            run_pending()
+            job = db.session.scalars(sa.select(Job)).one()
+            assert (job.status.value, job.error_code) == ("failed", "storage_full"), (
+                job.error_message
+            )
+            assert job.attempts == 1  # not retried at once into the same full disk
+        monkeypatch.setattr(tempfile, "tempdir", None)
+    body = client.get(f"/api/v1/lessons/{lesson_id}", headers=bearer(token)).get_json()
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "storage_full"
+    assert body["upload"] == {"received_bytes": len(data), "total_bytes": len(data)}
+    assert set(stored_before) <= set(stored_files(fresh_app))  # every part is still there
+    with fresh_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(UploadPart)) == 3
+
+    # Sending a chunk of it again (not the first, which would start over) processes it again.
+    size = -(-len(data) // 3)
+    response = put_chunk(client, token, lesson_id, data[2 * size :], 2 * size, len(data))
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["status"] == "queued"
+    with fresh_app.app_context():
+        run_pending()
+    body = client.get(f"/api/v1/lessons/{lesson_id}", headers=bearer(token)).get_json()
+    assert body["status"] == "ready" and body["error"] is None
+
+
+def test_caption_language_tag_too_long_is_422_and_stores_nothing(client, fresh_app, lesson):
+    from app.courses.models import Caption
+    from tests.conftest import count_rows, multipart
+
+    token, lesson_id = lesson
+    srt = "1\n00:00:00,500 --> 00:00:02,000\n安全第一\n".encode()
+    language = "zh-abcdefgh-abcdefgh"  # a well-formed tag of 20 characters; 16 are kept
+    body, content_type = multipart([("file", "zh.srt", srt)], {"language": language})
+    response = client.post(
+        f"/api/v1/lessons/{lesson_id}/captions",
+        data=body,
+        content_type=content_type,
+        headers=bearer(token),
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert set(response.get_json()["error"]["fields"]) == {"language"}
+    assert stored_files(fresh_app) == []
+    assert count_rows(fresh_app, Caption) == 0

@@ -141,7 +141,9 @@ def test_bad_heartbeats_get_clear_4xx(study, client, fresh_app):
         content_type="application/json",
         headers=study.auth,
     )
-    assert nan.status_code == 422
+    # NaN is not JSON (RFC 8259): the body is refused before any field is read.
+    assert nan.status_code == 400
+    assert nan.get_json()["error"]["code"] == "malformed_json"
     make_trainee(fresh_app, "440304199512310024", phone="13700000000")
     from tests.conftest import api_token
 

@@ -6,6 +6,7 @@ import gc
 import hashlib
 import io
 import os
+import socket
 import tracemalloc
 import urllib.request
 import uuid
@@ -24,12 +25,15 @@ from media_pipeline.storage import (
     Storage,
     StorageConfigError,
     StorageError,
+    StorageFull,
+    StorageUnavailable,
     StoredObject,
     content_type_for,
     sign,
     storage_from_config,
     verify,
 )
+from tests.full_disk import fill, small_disk
 from tests.media_pipeline.moto_server import (
     ACCESS_KEY,
     REGION,
@@ -579,6 +583,51 @@ def _open_multipart_uploads(storage: MinioStorage) -> list[Any]:
         return list(client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []))
     finally:
         client.close()
+
+
+# --- a full, read-only or unreachable store --------------------------------------------------
+
+
+def test_full_disk_raises_storage_full_and_keeps_what_was_stored(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        storage = LocalStorage(disk)
+        kept = key_for()
+        storage.put_stream(kept, as_stream(b"kept"), content_type="video/mp4")
+        fresh = key_for()
+        with pytest.raises(StorageFull):
+            storage.put_stream(
+                fresh, GeneratorStream(pattern_chunks(2 * MiB)), content_type="video/mp4"
+            )
+        assert not storage.exists(fresh)
+        assert read_all(storage, kept) == b"kept"
+        # Nothing half-written is left to take the room that remains.
+        assert [p.name for p in disk.rglob("*") if p.is_file()] == ["original.mp4"]
+
+
+def test_a_disk_filled_by_someone_else_raises_storage_full(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        storage = LocalStorage(disk / "store")
+        fill(disk)
+        with pytest.raises(StorageFull):
+            storage.put_stream(key_for(), as_stream(b"x" * 100_000), content_type="video/mp4")
+
+
+def test_read_only_disk_raises_storage_unavailable(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "1m", read_only=True) as disk:
+        storage = LocalStorage(disk)
+        with pytest.raises(StorageUnavailable):
+            storage.put_stream(key_for(), as_stream(b"x"), content_type="video/mp4")
+
+
+def test_unreachable_minio_raises_storage_unavailable() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    storage = MinioStorage(
+        f"127.0.0.1:{port}", ACCESS_KEY, SECRET_KEY, "nowhere", secure=False, region=REGION
+    )
+    with pytest.raises(StorageUnavailable):  # after the SDK's own retries, a few seconds
+        storage.put_stream(key_for(), as_stream(b"x"), content_type="video/mp4")
 
 
 # --- configuration ---------------------------------------------------------------------------
