@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from flask import Flask
 
 from app.extensions import db
-from app.jobs import service
+from app.jobs import schedule, service
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,11 @@ class Backend(Protocol):
 
 
 class PollingWorker:
-    """Claims and runs queued jobs one at a time until stopped; wakes early when poked."""
+    """Claims and runs queued jobs one at a time until stopped; wakes early when poked.
+
+    Its own schedule timer (`app.jobs.schedule`) runs the periodic tasks, the sweeper among
+    them, on a thread beside it for as long as it runs, so a long transcode does not hold them.
+    """
 
     def __init__(self, app: Flask, poll_s: float) -> None:
         self.app = app
@@ -33,20 +37,35 @@ class PollingWorker:
         self.stopped = threading.Event()
 
     def run_forever(self) -> None:
+        timer = schedule.Timer(self.app)
         with self.app.app_context():
+            service.use_scratch_dir()
             self._requeue_stale()
-            while not self.stopped.is_set():
+            timer.start()
+            try:
+                self._loop()
+            finally:
+                timer.stopped.set()
+
+    def _loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                job_id = service.claim_next()
+            except Exception:
+                log.exception("job worker: could not claim a job")
+                db.session.remove()
+                job_id = None
+            if job_id is not None:
                 try:
-                    job_id = service.claim_next()
-                except Exception:
-                    log.exception("job worker: could not claim a job")
-                    db.session.remove()
-                    job_id = None
-                if job_id is not None:
                     service.execute(job_id)
-                    continue
-                self.wake.wait(self.poll_s)
-                self.wake.clear()
+                except Exception:
+                    # Its outcome could not be written (the database is gone): the sweeper
+                    # takes the job back once its heartbeat is stale.
+                    log.exception("job worker: job %s ended unrecorded", job_id)
+                    db.session.remove()
+                continue
+            self.wake.wait(self.poll_s)
+            self.wake.clear()
 
     def _requeue_stale(self) -> None:
         try:

@@ -43,8 +43,8 @@ def list_jobs(limit: int) -> None:
 
 @bp.cli.command("recover")
 def recover() -> None:
-    """Requeue jobs whose worker stopped, and dispatch them."""
+    """Requeue jobs whose worker stopped, and wake workers for every queued job (what the
+    sweeper does on its schedule, without waiting for JOB_DISPATCH_GRACE_S)."""
     ids = service.requeue_stale()
-    for job_id in ids:
-        service.dispatch(job_id)
-    click.echo(f"requeued {len(ids)} job(s)")
+    woken = service.dispatch_waiting(grace_s=0)
+    click.echo(f"requeued {len(ids)} job(s); woke workers for {len(woken)} queued job(s)")

@@ -36,6 +36,9 @@ class Job(db.Model):
     locked_by: Mapped[str | None] = mapped_column(sa.String(120))
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a worker was last woken for it: the row is the outbox, so a queued job whose wake-up
+    # failed (broker down) or was lost is woken again by the sweeper (`service.sweep`).
+    dispatched_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
@@ -47,3 +50,14 @@ class Job(db.Model):
     @property
     def finished(self) -> bool:
         return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+
+class ScheduleRun(db.Model):
+    """When a periodic task (`app.jobs.schedule`) last ran: each worker's timer takes a turn by
+    one conditional update of this row, so one process runs it per interval, whatever runs."""
+
+    __tablename__ = "job_schedule"
+
+    name: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    last_run_at: Mapped[datetime | None]
+    last_run_by: Mapped[str | None] = mapped_column(sa.String(120))

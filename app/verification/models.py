@@ -137,7 +137,7 @@ class CheckAnswer(db.Model):
     attempt: Mapped[int]  # 1 for the check's first answer, 2 after a retry...
     frame_keys: Mapped[str] = mapped_column(sa.Text)  # JSON list of object keys
     status: Mapped[AnswerStatus] = mapped_column(
-        str_enum(AnswerStatus), default=AnswerStatus.QUEUED
+        str_enum(AnswerStatus), default=AnswerStatus.QUEUED, index=True
     )
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     judged_at: Mapped[datetime | None]

@@ -878,18 +878,48 @@ def record_refusal(answer: CheckAnswer, check: Check, error: AppError) -> None:
 
 
 def abandon_answer(answer_id: int) -> CheckAnswer | None:
-    """The worker gave up on a queued answer: the check may be answered again or expire."""
-    answer = db.session.get(CheckAnswer, answer_id)
-    if answer is None or answer.status is not AnswerStatus.QUEUED:
+    """No worker judged a queued answer (it gave up, or the answer waited longer than
+    CHECK_JUDGE_MAX_WAIT_S): hand it back as `not_judged`. The trainee answered in time, so the
+    check's window opens afresh for another answer. None if the answer is no longer queued: a
+    worker took it first (the conditional update waits for that worker's transaction)."""
+    now = utcnow()
+    taken = db.session.execute(
+        sa.update(CheckAnswer)
+        .where(CheckAnswer.id == answer_id, CheckAnswer.status == AnswerStatus.QUEUED)
+        .values(
+            status=AnswerStatus.ABANDONED,
+            judged_at=now,
+            passed=False,
+            code="not_judged",
+            voided_s=0.0,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
         return None
-    check = db.session.get(Check, answer.check_id)
-    answer.status = AnswerStatus.ABANDONED
-    answer.judged_at = utcnow()
-    answer.passed = False
-    answer.code = "not_judged"
-    answer.retry = check.status is CheckStatus.PENDING and utcnow() < check.expires_at
-    answer.voided_s = 0.0
+    answer = db.session.get(CheckAnswer, answer_id, populate_existing=True)
+    check = lock_check(answer.check_id)
+    if check.status is CheckStatus.PENDING:
+        window = timedelta(seconds=current_app.config["CHECK_WINDOW_S"])
+        check.expires_at = max(check.expires_at, now + window)
+    answer.retry = check.status is CheckStatus.PENDING
     return answer
+
+
+def late_answers(max_wait_s: float, limit: int = 100) -> list[int]:
+    """Queued answers received more than `max_wait_s` ago, oldest first."""
+    received_before = utcnow() - timedelta(seconds=max_wait_s)
+    return list(
+        db.session.scalars(
+            sa.select(CheckAnswer.id)
+            .where(
+                CheckAnswer.status == AnswerStatus.QUEUED,
+                CheckAnswer.received_at < received_before,
+            )
+            .order_by(CheckAnswer.id)
+            .limit(limit)
+        )
+    )
 
 
 def discard_frames(answer: CheckAnswer) -> None:

@@ -39,7 +39,10 @@ FACE_MESSAGES = {
     "continue": _l("Continue"),
     "closing": _l("Confirm this sitting: one more photo and the time you studied counts."),
     "session_ended": _l("This lesson was opened on another device; this page stopped."),
-    "not_judged": _l("The check could not be completed. Try again."),
+    "not_judged": _l(
+        "Your photos could not be checked this time. Please take them again; "
+        "the time to answer starts over."
+    ),
     "no_camera": _l("The camera could not be opened. Allow camera access and reload the page."),
 }
 

@@ -39,22 +39,39 @@ def long_video(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
-# One Celery worker process, as production runs them (one task at a time, no chatter).
-CELERY_WORKER = [
-    sys.executable,
-    "-m",
-    "celery",
-    "-A",
-    "app.jobs.celery_worker",
-    "worker",
-    "--pool",
-    "solo",
-    "--loglevel",
-    "INFO",
-    "--without-heartbeat",
-    "--without-gossip",
-    "--without-mingle",
-]
+def celery_worker_command(python: str | os.PathLike[str] = sys.executable) -> list[str]:
+    """One Celery worker process, as production runs them (one task at a time, no chatter)."""
+    return [
+        str(python),
+        "-m",
+        "celery",
+        "-A",
+        "app.jobs.celery_worker",
+        "worker",
+        "--pool",
+        "solo",
+        "--loglevel",
+        "INFO",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+CELERY_WORKER = celery_worker_command()
+
+
+def empty_broker(url: str) -> str:
+    """The Redis database at url, emptied for a Celery test (skipped, or failed in CI, when
+    Redis does not answer)."""
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as error:
+        service_missing(f"Redis at {url} is not reachable: {error}")
+    finally:
+        client.close()
+    return url
 
 
 def worker_env(app, **extra: str) -> dict[str, str]:
@@ -173,11 +190,7 @@ def test_polling_worker_killed_mid_transcode_recovers(
 def test_celery_worker_killed_mid_transcode_recovers(database_url, fresh_app, long_video, tmp_path):
     if database_url.startswith("sqlite"):
         pytest.skip("the Celery worker runs once, on PostgreSQL; SQLite has the polling worker")
-    broker = redis.Redis.from_url(CELERY_REDIS_URL, socket_timeout=2)
-    try:
-        broker.flushdb()
-    except redis.RedisError as error:
-        service_missing(f"Redis at {CELERY_REDIS_URL} is not reachable: {error}")
+    empty_broker(CELERY_REDIS_URL)
     web = make_app(
         fresh_app.config["SQLALCHEMY_DATABASE_URI"],
         JOB_BACKEND="celery",

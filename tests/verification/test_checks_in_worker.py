@@ -9,13 +9,15 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
 import sqlalchemy as sa
 
+from app.db import utcnow
 from app.extensions import db
+from app.jobs import schedule
 from app.jobs.backends import PollingWorker
 from app.jobs.models import Job, JobStatus
 from app.jobs.service import enqueue, run_pending, worker_id
@@ -32,9 +34,8 @@ from tests.conftest import (
     make_staff,
     make_trainee,
     multipart,
-    service_missing,
 )
-from tests.jobs.test_workers import CELERY_WORKER, kill_group, start, worker_env
+from tests.jobs.test_workers import CELERY_WORKER, empty_broker, kill_group, start, worker_env
 from tests.learning.test_player_in_browser import (
     browser_page,
     camera_video,
@@ -312,6 +313,46 @@ def test_an_answer_the_worker_cannot_judge_frees_the_check(study_in_worker, fres
     assert state(study, check["id"])["status"] == "passed"
 
 
+def test_an_answer_no_worker_judges_in_time_is_handed_back_to_answer_again(
+    study_in_worker, fresh_app
+):
+    """Every worker busy or the broker down: the answer is not left "judging" for good. After
+    CHECK_JUDGE_MAX_WAIT_S the schedule hands it back as `not_judged` with a fresh window."""
+    study = study_in_worker
+    _, check = open_session(study)
+    queued(study, check["id"], variant("obama_2.jpg", 1))
+    max_wait = fresh_app.config["CHECK_JUDGE_MAX_WAIT_S"]
+    with fresh_app.app_context():
+        assert "hand_back_late_answers" in schedule.run_due(by="test")
+        db.session.execute(  # the answer waited too long, and the check's window closed
+            sa.update(CheckAnswer).values(received_at=utcnow() - timedelta(seconds=max_wait + 1))
+        )
+        db.session.execute(
+            sa.update(Check)
+            .where(Check.id == check["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+    assert state(study, check["id"])["status"] == "judging"  # not yet the schedule's turn
+    with fresh_app.app_context():
+        db.session.execute(sa.delete(schedule.ScheduleRun))  # the next interval
+        db.session.commit()
+        assert "hand_back_late_answers" in schedule.run_due(by="test")
+    back = state(study, check["id"])
+    assert (back["status"], back["code"], back["retry"]) == ("pending", "not_judged", True)
+    assert back["attempts"] == 0  # no try was used up
+    with fresh_app.app_context():
+        assert db.session.get(Check, check["id"]).expires_at > utcnow()  # time to answer again
+    assert answer_row(fresh_app, check["id"]).status is AnswerStatus.ABANDONED
+    assert waiting_frames(fresh_app) == []
+    queued(study, check["id"], variant("obama_2.jpg", 2))
+    assert run_jobs(fresh_app) == 2  # the late job finds its answer handed back; then the new
+    assert state(study, check["id"])["status"] == "passed"
+    with fresh_app.app_context():
+        jobs = db.session.scalars(sa.select(Job).where(Job.kind == KIND)).all()
+        assert {job.status for job in jobs} == {JobStatus.DONE}
+
+
 def test_a_check_is_shown_only_to_its_trainee(study_in_worker, fresh_app, client, contract):
     study = study_in_worker
     _, check = open_session(study)
@@ -361,13 +402,7 @@ def test_workers_judge_by_default_exactly_with_celery(ctx, monkeypatch):
 def test_a_real_celery_worker_judges_an_answer(database_url, study, fresh_app, tmp_path):
     if database_url.startswith("sqlite"):
         pytest.skip("the Celery worker runs once, on PostgreSQL")
-    broker = redis.Redis.from_url(CELERY_REDIS_URL, socket_timeout=2)
-    try:
-        broker.flushdb()
-    except redis.RedisError as error:
-        service_missing(f"Redis at {CELERY_REDIS_URL} is not reachable: {error}")
-    finally:
-        broker.close()
+    empty_broker(CELERY_REDIS_URL)
     # The web app as production runs it: Celery jobs, so checks go to workers by default.
     web = make_app(
         fresh_app.config["SQLALCHEMY_DATABASE_URI"],
