@@ -91,3 +91,12 @@ def chromium(extra_args: list[str] | None = None) -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def sign_in(page, base: str, login: str, password: str) -> None:
+    """Sign in through the login page and wait until it has moved on."""
+    page.goto(f"{base}/login")
+    page.fill("#f-login", login)
+    page.fill("#f-password", password)
+    page.click("button[type=submit].wide")
+    page.wait_for_url(lambda url: "/login" not in url)

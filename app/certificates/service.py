@@ -203,6 +203,14 @@ def holder(certificate: Certificate) -> User | None:
     return db.session.get(User, certificate.user_id)
 
 
+def name_for(certificate: Certificate, viewer: User) -> str:
+    """The holder's name as `viewer` may see it: in full for the holder, masked (`张**`) for
+    staff, who need the number and the facts to help, not the name."""
+    if viewer.id == certificate.user_id:
+        return certificate.holder_name
+    return mask_name(certificate.holder_name)
+
+
 def public_json(certificate: Certificate) -> dict[str, Any]:
     """What anyone may learn about a certificate from its number."""
     return {
@@ -220,9 +228,11 @@ def public_json(certificate: Certificate) -> dict[str, Any]:
 def verification_url(certificate: Certificate) -> str:
     """The absolute address of the certificate's public verification page.
 
-    Built from the current request's host (or SERVER_NAME outside a request).
+    Built from the configured PUBLIC_BASE_URL, never from the request's Host header: a paper
+    certificate outlives the request, and a forged Host must not send its readers elsewhere.
     """
-    return url_for("certificates.verify", number=certificate.number, _external=True)
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return base + url_for("certificates.verify", number=certificate.number)
 
 
 def printed_url(certificate: Certificate) -> str:

@@ -96,6 +96,7 @@ def printable(number: str):
         "certificates/printable.html",
         certificate=certificate,
         holder=service.holder(certificate),
+        holder_name=service.name_for(certificate, current_user),
         level_labels=LEVEL_LABELS,
         url=service.verification_url(certificate),
         qr=qr_svg(service.printed_url(certificate)),

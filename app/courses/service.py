@@ -23,7 +23,7 @@ from app.courses.models import (
     Lesson,
     LessonStatus,
 )
-from app.db import utcnow
+from app.db import lock_row, utcnow
 from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge
 from app.extensions import db
 from app.media.service import storage
@@ -34,6 +34,7 @@ LEVELS_BY_NAME = {name: level for level, name in LEVEL_NAMES_ZH.items()} | {
     level.value: level for level in CourseLevel
 }
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+MAX_LANGUAGE_LENGTH = Caption.language.type.length  # BCP 47 tags as we keep them: 16
 LANGUAGE_LABELS = {"zh": "中文", "zh-CN": "简体中文", "zh-Hans": "简体中文", "en": "English"}
 COVER_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 MAX_COVER_BYTES = 5 * 1024 * 1024
@@ -184,7 +185,16 @@ def _log_decision(course: Course, before: CourseStatus) -> None:
     audit.record_request(action, subject_type="course", subject_id=course.id, detail=detail)
 
 
+def _lock_for_decision(course: Course) -> None:
+    """Hold the course row and read its status afresh, so that of several decisions sent at
+    once (two admins, a double click, the CLI) exactly one applies and is logged; the others
+    find the status already changed and are refused with 409."""
+    lock_row(db.session, Course, course.id)
+    db.session.refresh(course)
+
+
 def publish(course: Course) -> None:
+    _lock_for_decision(course)
     if course.status is not CourseStatus.IN_REVIEW:
         raise Conflict(_l("Only a course in review can be published."), code="not_in_review")
     course.status = CourseStatus.PUBLISHED
@@ -196,6 +206,7 @@ def reject(course: Course, reason: str) -> None:
     reason = (reason or "").strip()
     if not reason:
         raise Invalid(fields={"reason": _l("Say why, so the platform can fix it.")})
+    _lock_for_decision(course)
     if course.status is not CourseStatus.IN_REVIEW:
         raise Conflict(_l("Only a course in review can be rejected."), code="not_in_review")
     course.status = CourseStatus.REJECTED
@@ -204,6 +215,7 @@ def reject(course: Course, reason: str) -> None:
 
 
 def withdraw(course: Course) -> None:
+    _lock_for_decision(course)
     if course.status is not CourseStatus.PUBLISHED:
         raise Conflict(_l("Only a published course can be withdrawn."), code="not_published")
     course.status = CourseStatus.WITHDRAWN
@@ -231,21 +243,23 @@ def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
     Captions are content trainees read: like the rest, they change only before review.
     """
     require_editable(lesson.course)
-    if not isinstance(language, str) or not LANGUAGE_PATTERN.match(language.strip()):
+    language = language.strip() if isinstance(language, str) else ""
+    if len(language) > MAX_LANGUAGE_LENGTH or not LANGUAGE_PATTERN.match(language):
         raise Invalid(fields={"language": _l("A language tag such as zh-CN or en.")})
-    language = language.strip()
     try:
         text = video.captions_to_webvtt(data, mpegts_start_pts=lesson.mpegts_start_pts)
     except video.VideoError as error:
         raise Invalid(_l("The file is not SRT or WebVTT captions."), code=error.code) from None
     key = f"captions/{lesson.media_id}/{language}.vtt"
-    storage().put_stream(key, io.BytesIO(text.encode()), content_type="text/vtt; charset=utf-8")
     caption = next((c for c in lesson.captions if c.language == language), None)
     if caption is None:
         caption = Caption(lesson_id=lesson.id, language=language, key=key)
         lesson.captions.append(caption)
     caption.label = LANGUAGE_LABELS.get(language, language)
+    # The row first: a row the database refuses leaves no file behind, and a file the store
+    # refuses rolls the row back.
     db.session.flush()
+    storage().put_stream(key, io.BytesIO(text.encode()), content_type="text/vtt; charset=utf-8")
     return caption
 
 

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from app.courses import bp, playback, service
 from app.courses.api import lesson_json
 from app.courses.models import LEVEL_LABELS, CourseStatus, Lesson, LessonStatus
-from app.errors import AppError
+from app.errors import AppError, Conflict
 from app.extensions import db
 from app.identity.auth import role_required
 from app.identity.models import Role
@@ -69,6 +69,10 @@ def admin_decide(course_id: int):
             service.withdraw(course)
         else:
             raise AppError(_("Choose publish, reject or withdraw."))
+    except Conflict:
+        # Decided meanwhile (another admin, a second click): the error page answers 409 with
+        # the stable code (not_in_review, not_published) and nothing of this request is kept.
+        raise
     except AppError as error:
         db.session.rollback()
         message = (error.fields or {}).get("reason") or error.message

@@ -3,6 +3,10 @@
 On MinIO an object URL is a presigned GET, so the bytes never pass through Python. On local
 disk it is the app's own `/media/o/<key>` with an expiry and an HMAC, served with Range support.
 Scopes (`lesson-hls:12`) sign a family of app routes, such as a lesson's playlists, at once.
+
+Face images are personal data: their links are always the app's own, on MinIO too, and are
+signed for the one staff account that was shown them (whose look is in the audit log), so a
+link copied out of the desk opens nothing in anyone else's browser.
 """
 
 from __future__ import annotations
@@ -15,6 +19,16 @@ from app import security
 from media_pipeline import storage as store
 
 URL_KEY = "media-url"
+PERSONAL_PREFIX = "faces/"
+
+
+def is_personal(key: str) -> bool:
+    return key.startswith(PERSONAL_PREFIX)
+
+
+def object_scope(key: str, viewer_id: int | None = None) -> str:
+    """What an object link signs: the key, and for a face image the account that may open it."""
+    return f"object:{key}" if viewer_id is None else f"object:{key}|viewer:{viewer_id}"
 
 
 def storage() -> store.Storage:
@@ -36,14 +50,22 @@ def check_signature(scope: str, exp: str | None, sig: str | None) -> bool:
     return store.verify(_secret(), scope, int(exp), sig, int(time.time()))
 
 
-def object_url(key: str, ttl_s: int, *, external: bool = False) -> str:
-    """A URL that fetches one private object until it expires."""
+def object_url(
+    key: str, ttl_s: int, *, external: bool = False, viewer_id: int | None = None
+) -> str:
+    """A URL that fetches one private object until it expires; a face image's only for the
+    signed-in account `viewer_id`."""
+    if is_personal(key):
+        if viewer_id is None:
+            raise ValueError("a face image's link is signed for the account that views it")
+        query = signed_query(object_scope(key, viewer_id), ttl_s)
+        return url_for("media.object", key=key, _external=external, **query)
     content_type = store.content_type_for(key)
     presigned = storage().presigned_get(key, ttl_s, content_type=content_type)
     if presigned is not None:
         return presigned
     return url_for(
-        "media.object", key=key, _external=external, **signed_query(f"object:{key}", ttl_s)
+        "media.object", key=key, _external=external, **signed_query(object_scope(key), ttl_s)
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
+import config
 from app.certificates import service
 from app.certificates.models import Certificate
 from app.certificates.views import hours_text, qr_svg
@@ -388,21 +389,22 @@ def test_holder_sees_the_printable_certificate_with_a_qr_code_of_its_verificatio
     assert "no-store" in response.headers["Cache-Control"]
     assert OWNER_NAME in page and certificate.verify_code in page
     assert "110105********1239" in page and TRAINEE_ID not in page
-    assert "@media print" in page and "size: A4" in page
+    assert "/static/certificates.css" in page
 
-    with enrolled.app.test_request_context():  # the test client's host: http://localhost
+    base = enrolled.app.config["PUBLIC_BASE_URL"]
+    with enrolled.app.test_request_context():
         stored = service.lookup(certificate.number)
         url = service.verification_url(stored)
         printed = service.printed_url(stored)
         expected_svg = str(qr_svg(printed))
-    assert url == f"http://localhost/verify/{certificate.number}"
+    assert url == f"{base}/verify/{certificate.number}"
     assert printed == f"{url}?code={certificate.verify_code}"
     assert expected_svg.startswith("<svg") and expected_svg in page
     assert page.count("<svg") == 1
     # A different URL draws a different code: the page's QR is the printed URL's.
     assert str(qr_svg(url)) not in page
     # The URL it encodes leads to the verification page, which confirms the code.
-    follow = client.get(printed.removeprefix("http://localhost"))
+    follow = client.get(printed.removeprefix(base))
     assert code_check(follow.get_data(as_text=True)) == "match"
 
     listing = client.get("/certificates").get_data(as_text=True)
@@ -432,7 +434,10 @@ def test_only_the_holder_and_staff_open_the_printable_certificate(fresh_app, enr
         staff = fresh_app.test_client()
         sign_in_page(staff, username)
         response = staff.get(url)
-        assert response.status_code == 200 and OWNER_NAME in response.get_data(as_text=True)
+        page = response.get_data(as_text=True)
+        # Staff see the certificate with the holder's name masked, as the public page has it.
+        assert response.status_code == 200 and certificate.number in page
+        assert OWNER_NAME not in page and mask_name(OWNER_NAME) in page
         assert staff.get("/certificates/VS2026-AAAAA-BBBBB").status_code == 404
 
 
@@ -517,3 +522,43 @@ def test_certificate_pages_fit_phones_and_print_on_one_a4_page(
             if shots:
                 page.screenshot(path=shots / f"certs-{name}-{width}.png", full_page=True)
         context.close()
+
+
+def test_the_qr_code_points_at_the_configured_address_whatever_host_was_asked(
+    client, enrolled, monkeypatch
+):
+    monkeypatch.setitem(enrolled.app.config, "PUBLIC_BASE_URL", "https://peixun.example.gov.cn")
+    certificate = issue(enrolled.app, enrolled.enrollment_id, hours=16)
+    client.environ_base["HTTP_HOST"] = "evil.example.com"  # as a forged Host header would
+    sign_in_page(client, TRAINEE_ID, TRAINEE_PASSWORD)
+    page = client.get(f"/certificates/{certificate.number}").get_data(as_text=True)
+    assert certificate.verify_code in page
+    printed = f"https://peixun.example.gov.cn/verify/{certificate.number}"
+    assert f"{printed}</p>" in page and "evil.example.com" not in page
+    # The QR's modules (its title is in the page's language) encode the configured address.
+    modules = re.findall(r' d="([^"]+)"', str(qr_svg(f"{printed}?code={certificate.verify_code}")))
+    assert modules and all(f'd="{path}"' in page for path in modules)
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "ok"),
+    [
+        ("development", "http://127.0.0.1:5000", True),
+        ("production", "https://peixun.example.gov.cn", True),
+        ("production", "https://peixun.example.gov.cn/", True),
+        ("production", "http://peixun.example.gov.cn", False),
+        ("production", "https://peixun.example.gov.cn/verify", False),
+        ("production", "https://user@peixun.example.gov.cn", False),
+        ("development", "peixun.example.gov.cn", False),
+        ("development", "", False),
+    ],
+)
+def test_the_public_address_is_checked_at_start(env, url, ok):
+    settings = config.Config()
+    settings.ENV_NAME = env
+    settings.PUBLIC_BASE_URL = url
+    if ok:
+        config.check_public_base_url(settings)
+    else:
+        with pytest.raises(config.ConfigError, match="PUBLIC_BASE_URL"):
+            config.check_public_base_url(settings)

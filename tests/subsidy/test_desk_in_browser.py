@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app.identity.models import Role
-from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
+from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir, sign_in
 from tests.conftest import TRAINEE_ID, TRAINEE_PASSWORD, make_staff, make_trainee
 from tests.learning.test_study_time import watch_honestly
 from tests.study import enrol_face
@@ -18,7 +18,7 @@ from tests.verification.photos import photo
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # Every image matching a selector has arrived and decoded.
-LOADED = "[...document.querySelectorAll('{}')].every(i => i.complete && i.naturalWidth)"
+LOADED = "() => [...document.querySelectorAll('{}')].every(i => i.complete && i.naturalWidth)"
 
 
 def completed_with_a_failed_check(study) -> int:
@@ -27,13 +27,6 @@ def completed_with_a_failed_check(study) -> int:
     assert study.fail_check(sign_in["check"]["id"], photo("biden_2.jpg"))["code"] == "mismatch"
     watch_honestly(study, sign_in["id"])  # its closing check confirms the time
     return enrollment_id
-
-
-def sign_in(page, base: str, login: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#f-login", login)
-    page.fill("#f-password", password)
-    page.click("button[type=submit].wide")
 
 
 def overflow(page) -> int:

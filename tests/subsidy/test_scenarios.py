@@ -278,7 +278,7 @@ def test_check_image_redirects_to_a_short_lived_link_and_every_view_is_logged(
     study.fail_check(check["id"], photo("biden_2.jpg"))
     response = study.client.get(f"/api/v1/audit/checks/{check['id']}/image", headers=auditor)
     assert response.status_code == 302 and response.headers["Cache-Control"] == "no-store"
-    with study.client.get(response.headers["Location"]) as image:
+    with study.client.get(response.headers["Location"], headers=auditor) as image:
         assert image.status_code == 200 and image.data[:2] == b"\xff\xd8"
         assert image.headers["Cache-Control"] == "no-store"
     assert (
