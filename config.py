@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("VERISKILL_INSTANCE", BASE_DIR / "instance"))
@@ -99,13 +100,26 @@ class Config:
     # API tokens issued by /api/v1/auth/token.
     TOKEN_TTL_S = env_int("TOKEN_TTL_S", 12 * 3600)
 
-    # Sign-in throttling: failures counted per account and per address in a sliding window.
+    # Sign-in throttling (app/identity/throttle.py): attempts counted before the password is
+    # checked, per address and per account, each count lasting LOGIN_LOCKOUT_S after its last
+    # attempt. Past LOGIN_MAX_FAILURES an account needs a captcha (never locked, so nobody can
+    # lock a trainee out); past LOGIN_MAX_FAILURES_PER_ADDRESS the address is locked.
     LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
     LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
     LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 15 * 60)
+    # Registrations: at most REGISTER_MAX_PER_ADDRESS attempts per address per REGISTER_WINDOW_S.
+    REGISTER_MAX_PER_ADDRESS = env_int("REGISTER_MAX_PER_ADDRESS", 10)
+    REGISTER_WINDOW_S = env_int("REGISTER_WINDOW_S", 3600)
+    # Money and identity decisions on the auditors' desk ask for the password again when the
+    # auditor's last authentication is older than this.
+    REAUTH_S = env_int("REAUTH_S", 10 * 60)
 
     # Number of reverse proxies in front of the app whose X-Forwarded-For we trust.
     PROXY_COUNT = env_int("PROXY_COUNT", 0)
+    # The address people reach the site at (scheme and host only): printed certificates and
+    # their QR codes point there, never at whatever Host header a request brought. Required,
+    # and https, in production.
+    PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
     REDIS_URL = env_str("REDIS_URL")
     DEMO_CONTENT = False
@@ -128,6 +142,14 @@ class Config:
     JOB_HEARTBEAT_S = env_float("JOB_HEARTBEAT_S", 10.0)
     JOB_STALE_S = env_float("JOB_STALE_S", 60.0)
     JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+    # The sweeper (app/jobs/service.py `sweep`, run by every worker's timer, once per interval
+    # across all of them): every JOB_SWEEP_S it takes back jobs of dead workers and wakes
+    # workers again for jobs queued JOB_DISPATCH_GRACE_S since their last wake-up (the broker
+    # was down, the message lost). Temporary folders of stopped workers go once untouched for
+    # JOB_SCRATCH_MAX_AGE_S.
+    JOB_SWEEP_S = env_float("JOB_SWEEP_S", 15.0)
+    JOB_DISPATCH_GRACE_S = env_float("JOB_DISPATCH_GRACE_S", 60.0)
+    JOB_SCRATCH_MAX_AGE_S = env_float("JOB_SCRATCH_MAX_AGE_S", 600.0)
 
     # Videos from platforms.
     VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 4 * 1024**3)
@@ -145,6 +167,9 @@ class Config:
     CHECK_INTERVAL_MIN_S = env_float("CHECK_INTERVAL_MIN_S", 300.0)
     CHECK_INTERVAL_MAX_S = env_float("CHECK_INTERVAL_MAX_S", 900.0)
     CHECK_WINDOW_S = env_float("CHECK_WINDOW_S", 60.0)
+    # An answer waiting this long for a worker's verdict is handed back (`not_judged`, a fresh
+    # window to answer again) by the sweeper's schedule rather than left "judging".
+    CHECK_JUDGE_MAX_WAIT_S = env_float("CHECK_JUDGE_MAX_WAIT_S", 90.0)
     # Judge answers in job workers (the answer gets 202, the player polls) or in the request.
     # Unset (None): in workers exactly when JOB_BACKEND is celery; see
     # verification.service.checks_in_worker, which reads it, so overrides of either apply.
@@ -177,6 +202,12 @@ class Config:
     # Four eyes on refusing money: a rejection stands once a second auditor rejects too.
     REJECTION_NEEDS_SECOND_AUDITOR = env_bool("REJECTION_NEEDS_SECOND_AUDITOR", False)
 
+    # Audit log (app/audit/service.py): the chain's head is written, HMAC-sealed with
+    # AUDIT_KEY, to this append-only file outside the database every AUDIT_ANCHOR_S seconds
+    # (and by `flask audit anchor`); `flask audit verify` compares the log against it.
+    AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH", str(INSTANCE_DIR / "audit-anchors.jsonl"))
+    AUDIT_ANCHOR_S = env_float("AUDIT_ANCHOR_S", 300.0)
+
 
 class DevelopmentConfig(Config):
     """`make run`: nothing to install by hand, state under instance/."""
@@ -187,6 +218,9 @@ class DevelopmentConfig(Config):
     def __init__(self) -> None:
         self.SECRET_KEY = env_str("SECRET_KEY") or instance_secret("secret_key")
         self.DATA_KEY = env_str("DATA_KEY") or instance_secret("data_key")
+        # Seals the audit log; its own secret so the people who verify the log need not hold
+        # the key that decrypts ID numbers (see app/audit/service.py).
+        self.AUDIT_KEY = env_str("AUDIT_KEY") or instance_secret("audit_key")
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
             env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'veriskill.db'}")
         )
@@ -203,6 +237,8 @@ class ProductionConfig(Config):
     def __init__(self) -> None:
         self.SECRET_KEY = self.required("SECRET_KEY")
         self.DATA_KEY = self.required("DATA_KEY")
+        self.AUDIT_KEY = self.required("AUDIT_KEY")
+        self.PUBLIC_BASE_URL = self.required("PUBLIC_BASE_URL")
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(self.required("DATABASE_URL"))
         self.STORAGE_ROOT = env_str("STORAGE_ROOT")
 
@@ -240,9 +276,21 @@ POSITIVE_SETTINGS = (
     "CHECK_INTERVAL_MAX_S",
     "JOB_POLL_S",
     "JOB_STALE_S",
+    "JOB_HEARTBEAT_S",
+    "JOB_SWEEP_S",
+    "JOB_DISPATCH_GRACE_S",
+    "CHECK_JUDGE_MAX_WAIT_S",
     "EVIDENCE_RETENTION_DAYS",
     "SESSION_IDLE_S",
     "SESSION_MAX_S",
+    "TOKEN_TTL_S",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "LOGIN_LOCKOUT_S",
+    "REGISTER_MAX_PER_ADDRESS",
+    "REGISTER_WINDOW_S",
+    "REAUTH_S",
+    "AUDIT_ANCHOR_S",
 )
 
 
@@ -250,12 +298,14 @@ def check_settings(config: Config) -> None:
     """Refuse at start, by name, the values that would let a server start and misbehave later:
     short production secrets, shares and intervals out of range, Celery without its broker."""
     if config.ENV_NAME == "production":
-        for name in ("SECRET_KEY", "DATA_KEY"):
+        for name in ("SECRET_KEY", "DATA_KEY", "AUDIT_KEY"):
             if len(getattr(config, name)) < MIN_SECRET_CHARS:
                 raise ConfigError(
                     f"{name} must be at least {MIN_SECRET_CHARS} characters "
                     '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
                 )
+        if config.AUDIT_KEY in (config.SECRET_KEY, config.DATA_KEY):
+            raise ConfigError("AUDIT_KEY must be a secret of its own, not SECRET_KEY or DATA_KEY")
     for name in POSITIVE_SETTINGS:
         if not getattr(config, name) > 0:
             raise ConfigError(f"{name} must be more than 0, not {getattr(config, name)!r}")
@@ -271,8 +321,36 @@ def check_settings(config: Config) -> None:
         raise ConfigError(
             f"JOB_BACKEND must be thread, celery or external, not {config.JOB_BACKEND!r}"
         )
+    if config.JOB_SCRATCH_MAX_AGE_S < 0:
+        raise ConfigError(
+            f"JOB_SCRATCH_MAX_AGE_S must not be negative, not {config.JOB_SCRATCH_MAX_AGE_S!r}"
+        )
+    if config.JOB_MAX_ATTEMPTS < 1:
+        raise ConfigError(f"JOB_MAX_ATTEMPTS must be at least 1, not {config.JOB_MAX_ATTEMPTS!r}")
+    if config.JOB_HEARTBEAT_S >= config.JOB_STALE_S:
+        raise ConfigError("JOB_HEARTBEAT_S must be less than JOB_STALE_S")
     if config.JOB_BACKEND == "celery" and not config.REDIS_URL:
         raise ConfigError("JOB_BACKEND=celery needs REDIS_URL (Celery's broker)")
+    check_public_base_url(config)
+
+
+def check_public_base_url(config: Config) -> None:
+    """PUBLIC_BASE_URL is a scheme and a host (and port), nothing else; https in production."""
+    url = config.PUBLIC_BASE_URL or ""
+    parts = urlsplit(url)
+    schemes = ("https",) if config.ENV_NAME == "production" else ("http", "https")
+    if (
+        parts.scheme not in schemes
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ConfigError(
+            f"PUBLIC_BASE_URL must be {' or '.join(schemes)}:// and a host "
+            f"(e.g. https://peixun.example.gov.cn), not {url!r}"
+        )
 
 
 def check_face_model(config: Config) -> None:

@@ -39,12 +39,18 @@ def create_app(config: Config | None = None, overrides: Mapping[str, Any] | None
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     init_extensions(app)
+    from app.inputs import init_inputs
+
+    init_inputs(app)  # before any route binds the `int` converter
     register_blueprints(app)
 
     from app.errors import register_error_handlers
 
     register_error_handlers(app)
     register_template_helpers(app)
+    from app.headers import init_app as init_security_headers
+
+    init_security_headers(app)
     return app
 
 

@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from app.courses.models import LEVEL_NAMES_ZH, CourseLevel, CourseStatus, LessonStatus
 from app.identity.models import Role, Sex
+from app.inputs import MAX_ID
 from app.learning.models import SessionEnd
 from app.learning.rules import Reason
 from app.learning.service import MAX_SEQ
@@ -143,7 +144,18 @@ SCHEMAS: dict[str, Schema] = {
                 {"type": "integer"}, "With `lessons_not_ready`: lessons without a processed video."
             ),
             "retry_after_s": integer(
-                "With `locked_out`: seconds until signing in is allowed again.", minimum=0
+                "With `locked_out` and `too_many_registrations`: seconds until the address may "
+                "try again.",
+                minimum=0,
+            ),
+            "captcha_id": string(
+                "With `captcha_required`: send it back as `captcha_id`, with the characters "
+                "of its picture as `captcha_answer`. Good for one try, for 5 minutes."
+            ),
+            "captcha_image": string(
+                "With `captcha_required`: where the PNG picture is (a page address, no "
+                "credentials needed).",
+                format="uri-reference",
             ),
             "id": integer("With `already_enrolled`: the existing enrolment."),
             "end_reason": nullable(
@@ -175,6 +187,22 @@ SCHEMAS: dict[str, Schema] = {
         {
             "login": string("A trainee's resident ID number, or a staff username."),
             "password": string(),
+        },
+        {
+            "captcha_id": string("After `captcha_required`: the captcha answered."),
+            "captcha_answer": string("The characters in its picture; case does not matter."),
+        },
+        closed=False,
+    ),
+    "PasswordChange": obj(
+        {
+            "current_password": string(),
+            "new_password": string(
+                "8 to 128 characters with letters and digits, not containing the ID number, "
+                "phone number or username.",
+                minLength=8,
+                maxLength=128,
+            ),
         },
         closed=False,
     ),
@@ -465,9 +493,13 @@ SCHEMAS: dict[str, Schema] = {
         {
             "decision": string(enum=["approve", "reject"]),
             "reason": string("Mandatory; kept with the decision.", maxLength=2000),
-        }
+        },
+        {"password": string("The caller's password, after `reauth_required`.")},
     ),
-    "ReasonRequest": obj({"reason": string("Mandatory; kept with the decision.", maxLength=2000)}),
+    "ReasonRequest": obj(
+        {"reason": string("Mandatory; kept with the decision.", maxLength=2000)},
+        {"password": string("The caller's password, after `reauth_required`.")},
+    ),
     "DecisionMade": obj({"id": integer(), "action": string(enum=[a.value for a in Action])}),
     "DecisionResult": obj(
         {
@@ -711,6 +743,15 @@ SCHEMAS: dict[str, Schema] = {
 
 ERRORS: dict[str, tuple[int, str]] = {
     "malformed_json": (400, "The body is not a JSON object."),
+    "too_deep": (400, "The JSON nests deeper than 32 levels."),
+    "invalid_text": (
+        422,
+        "Some text (in the path, the query, a form field or the JSON body; see `fields`) holds "
+        "control characters other than tab and line breaks, unpaired surrogates, direction "
+        "overrides, or only invisible characters.",
+    ),
+    "storage_unavailable": (503, "Storage cannot be reached just now; try again later."),
+    "storage_full": (507, "Storage is full just now; try again later."),
     "csrf_failed": (400, "A signed-in browser session sent no valid `X-CSRFToken` header."),
     "length_required": (400, "No `Content-Length`."),
     "bad_content_range": (
@@ -722,6 +763,16 @@ ERRORS: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "No credentials: send a bearer token or sign in."),
     "invalid_token": (401, "The bearer token is wrong, expired or revoked."),
     "bad_credentials": (401, "Wrong login or password."),
+    "captcha_required": (
+        401,
+        "Too many failed sign-ins for this login: answer the captcha (`captcha_id`, "
+        "`captcha_image`) with the password. The account itself is never locked.",
+    ),
+    "reauth_required": (
+        401,
+        "The caller last authenticated more than `REAUTH_S` ago (a token's issue counts): "
+        "send the request again with `password`.",
+    ),
     "forbidden": (403, "The caller's role may not do this."),
     "not_enrolled": (403, "Enrol in the course first."),
     "face_not_enrolled": (403, "Enrol a reference face before studying."),
@@ -767,7 +818,14 @@ ERRORS: dict[str, tuple[int, str]] = {
     "too_dark": (422, "The photo is too dark."),
     "too_bright": (422, "The photo is too bright."),
     "invalid_captions": (422, "The file is not SRT or WebVTT captions, or holds no cues."),
-    "locked_out": (429, "Too many failed sign-ins; wait `retry_after_s` (`Retry-After`)."),
+    "locked_out": (
+        429,
+        "Too many failed sign-ins from this address; wait `retry_after_s` (`Retry-After`).",
+    ),
+    "too_many_registrations": (
+        429,
+        "Too many registrations from this address; wait `retry_after_s` (`Retry-After`).",
+    ),
     "certificate_not_found": (404, "No certificate has this number."),
     "not_complete": (409, "The course is not complete on verified time."),
     "already_eligible": (409, "The enrolment is already eligible."),
@@ -805,6 +863,8 @@ STATUS_TEXT = {
     415: "Unsupported media type",
     422: "Not valid",
     429: "Too many requests",
+    503: "Service unavailable",
+    507: "Insufficient storage",
 }
 
 
@@ -823,10 +883,10 @@ def error_response(codes: Iterable[str]) -> dict[str, Any]:
             }
         },
     }
-    if "locked_out" in codes:
+    if "locked_out" in codes or "too_many_registrations" in codes:
         response["headers"] = {
             "Retry-After": {
-                "description": "Seconds until signing in is allowed again.",
+                "description": "Seconds until the address may try again.",
                 "schema": {"type": "integer"},
             }
         }
@@ -835,14 +895,16 @@ def error_response(codes: Iterable[str]) -> dict[str, Any]:
 
 # --- Operations ---------------------------------------------------------------------------------
 
+# Ids in paths: anything outside this range is answered `not_found` (app/inputs.py).
+ID = integer(minimum=1, maximum=MAX_ID)
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
-    "course_id": {"schema": integer(), "description": "A course of the calling platform."},
-    "lesson_id": {"schema": integer(), "description": "A lesson."},
+    "course_id": {"schema": ID, "description": "A course of the calling platform."},
+    "lesson_id": {"schema": ID, "description": "A lesson."},
     "code": {"schema": string(), "description": "Occupation or group code, e.g. `6-31-01-03`."},
-    "enrollment_id": {"schema": integer(), "description": "An enrolment."},
-    "session_id": {"schema": integer(), "description": "A study session of the caller."},
+    "enrollment_id": {"schema": ID, "description": "An enrolment."},
+    "session_id": {"schema": ID, "description": "A study session of the caller."},
     "check_id": {
-        "schema": integer(),
+        "schema": ID,
         "description": "A face check: the caller's own for trainees, any for auditors.",
     },
     "number": {
@@ -853,7 +915,20 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 UNSAFE = frozenset({"post", "put", "patch", "delete"})
-JSON_BODY_ERRORS = ("malformed_json", "too_large", "unsupported_media_type")
+JSON_BODY_ERRORS = ("malformed_json", "too_deep", "too_large", "unsupported_media_type")
+# Operations that read or write the object store, which may be full or out of reach.
+STORAGE_OPERATIONS = frozenset(
+    {
+        ("put", "/api/v1/courses/{course_id}/cover"),
+        ("put", "/api/v1/lessons/{lesson_id}/video"),
+        ("post", "/api/v1/lessons/{lesson_id}/captions"),
+        ("get", "/api/v1/lessons/{lesson_id}"),
+        ("post", "/api/v1/lessons/{lesson_id}/sessions"),
+        ("post", "/api/v1/me/face"),
+        ("post", "/api/v1/checks/{check_id}"),
+        ("get", "/api/v1/audit/checks/{check_id}/image"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -888,7 +963,10 @@ class Endpoint:
         return schemes
 
     def error_codes(self) -> set[str]:
-        codes = set(self.errors)
+        # Any text the caller sends, even in a query nobody reads, is checked (app/inputs.py).
+        codes = {*self.errors, "invalid_text"}
+        if (self.method, self.path) in STORAGE_OPERATIONS:
+            codes |= {"storage_full", "storage_unavailable"}
         if self.roles is not None:
             codes |= {"unauthorized", "invalid_token"}
             if self.roles:
@@ -1003,19 +1081,20 @@ ENDPOINTS: list[Endpoint] = [
             },
         ),
         responses={201: json_response("Registered", "Registered.")},
-        errors=("invalid", "already_registered"),
+        errors=("invalid", "already_registered", "too_many_registrations"),
     ),
     Endpoint(
         "post",
         "/api/v1/auth/token",
         "Accounts",
         "Get an API token",
-        "Trainees sign in with their ID number, staff with their username. Repeated failures "
-        "lock the account, and the client address, for a while. Platforms get their tokens "
-        "from the bureau instead.",
+        "Trainees sign in with their ID number, staff with their username. After repeated "
+        "failures for one login, each try needs a captcha (`captcha_required`); after more "
+        "from one client address, the address is locked for a while (`locked_out`). "
+        "Platforms get their tokens from the bureau instead.",
         body=json_request("TokenRequest", {"login": "110105199003071239", "password": "…"}),
         responses={200: json_response("Token", "A new token.")},
-        errors=("invalid", "bad_credentials", "locked_out"),
+        errors=("invalid", "bad_credentials", "captcha_required", "locked_out"),
     ),
     Endpoint(
         "delete",
@@ -1033,6 +1112,20 @@ ENDPOINTS: list[Endpoint] = [
         "The calling account",
         roles=(),
         responses={200: json_response("User", "The caller.")},
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/me/password",
+        "Accounts",
+        "Change the caller's password",
+        "Every signed-in browser session of the account and every other token ends; the "
+        "calling token (or browser session) stays.",
+        roles=(),
+        body=json_request(
+            "PasswordChange", {"current_password": "…", "new_password": "Fresh2027ok"}
+        ),
+        responses={204: {"description": "Changed."}},
+        errors=("invalid", "bad_credentials", "locked_out"),
     ),
     # Occupations
     Endpoint(
@@ -1371,8 +1464,9 @@ ENDPOINTS: list[Endpoint] = [
         "Subsidy",
         "A check's snapshot",
         "Redirects to a signed link to the frame closest to the reference, valid for "
-        "`EVIDENCE_URL_TTL_S` seconds (120). Every call is logged in the audit log with the "
-        "viewer and their address.",
+        "`EVIDENCE_URL_TTL_S` seconds (120) and only for the caller: open it with the same "
+        "token or session. Every call is logged in the audit log with the viewer and their "
+        "address.",
         roles=STAFF,
         responses={
             302: {
@@ -1395,6 +1489,9 @@ ENDPOINTS: list[Endpoint] = [
         body=json_request("DecisionRequest", {"decision": "approve", "reason": "核对无误"}),
         responses={200: json_response("DecisionResult", "Decided.")},
         errors=(
+            "reauth_required",
+            "bad_credentials",
+            "locked_out",
             "invalid",
             "not_complete",
             "already_eligible",
@@ -1413,7 +1510,14 @@ ENDPOINTS: list[Endpoint] = [
         roles=STAFF,
         body=json_request("ReasonRequest", {"reason": "本人，光线过暗"}),
         responses={200: json_response("DecisionResult", "Cleared.")},
-        errors=("invalid", "check_not_failed", "already_cleared"),
+        errors=(
+            "reauth_required",
+            "bad_credentials",
+            "locked_out",
+            "invalid",
+            "check_not_failed",
+            "already_cleared",
+        ),
     ),
     Endpoint(
         "post",

@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,12 +24,18 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.catalog import service as catalog
+from app.courses.models import Course, Lesson
+from app.demo.cli import DEMO_TRAINEE
 from app.extensions import db
 from app.identity import service as identity
 from app.identity.models import Role, User
 from app.identity.throttle import MemoryFailureStore
+from app.learning import service as learning
+from app.learning.models import Enrollment
 from app.platforms import service as platforms
+from app.platforms.models import Platform
 from config import Config
+from tests.audit.helpers import append_only_lifted
 from tests.media_pipeline.moto_server import MotoServer, MotoUnavailable, start_moto
 
 # Study fixtures (a published course, a trainee with a face, a fake clock) live there.
@@ -69,6 +76,8 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key"
     DATA_KEY = "test-data-key"
+    AUDIT_KEY = "test-audit-key"
+    AUDIT_ANCHOR_PATH = os.path.join(tempfile.mkdtemp(prefix="veriskill-audit-"), "anchors.jsonl")
     LOGIN_MAX_FAILURES = 5
     LOGIN_MAX_FAILURES_PER_ADDRESS = 20
     LOGIN_LOCKOUT_S = 900
@@ -127,12 +136,13 @@ def app(database_url: str) -> Iterator[Flask]:
 def clean_database(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
-        with db.engine.begin() as conn:
+        with db.engine.begin() as conn, append_only_lifted(conn):
             for table in reversed(db.metadata.sorted_tables):
                 if table.name not in KEPT_TABLES:
                     conn.execute(table.delete())
     app.extensions["veriskill.login_throttle"].store = MemoryFailureStore()
     shutil.rmtree(app.config["STORAGE_ROOT"], ignore_errors=True)
+    Path(app.config["AUDIT_ANCHOR_PATH"]).unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -247,3 +257,21 @@ def get_user(app: Flask, user_id: int) -> User:
         assert user is not None
         db.session.expunge(user)
         return user
+
+
+@pytest.fixture
+def seeded(fresh_app, runner):
+    """The demo content (accounts, a published course with two processed lessons), the demo
+    trainee enrolled; the ids of real rows for the routes' arguments."""
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    with fresh_app.test_request_context():
+        trainee = identity.find_by_login(DEMO_TRAINEE["id_number"])
+        course_id = db.session.scalar(sa.select(Course.id))
+        learning.enroll(trainee, course_id)
+        db.session.commit()
+        return {
+            "course_id": course_id,
+            "lesson_id": db.session.scalar(sa.select(sa.func.min(Lesson.id))),
+            "enrollment_id": db.session.scalar(sa.select(Enrollment.id)),
+            "platform_id": db.session.scalar(sa.select(Platform.id)),
+        }

@@ -13,6 +13,8 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
         config.load_config()
     monkeypatch.setenv("SECRET_KEY", "s")
     monkeypatch.setenv("DATA_KEY", "d" * config.MIN_SECRET_CHARS)
+    monkeypatch.setenv("AUDIT_KEY", "a" * config.MIN_SECRET_CHARS)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://peixun.example.gov.cn")
     monkeypatch.setenv("DATABASE_URL", "postgres://u@db/veriskill")
     with pytest.raises(config.ConfigError, match="SECRET_KEY must be at least 32 characters"):
         config.load_config()

@@ -231,6 +231,10 @@ def test_too_many_failed_sign_ins_answer_as_documented(api, contract, fresh_app)
     api.post("/api/v1/auth/register", json=REGISTRATION)
     for _ in range(fresh_app.config["LOGIN_MAX_FAILURES"]):
         api.post(path, json={"login": TRAINEE_ID, "password": "Wrong2026ok"})
+    asked = api.post(path, json={"login": TRAINEE_ID, "password": TRAINEE_PASSWORD})
+    assert error_code(contract.check(asked, "post", path)) == "captcha_required"
+    for number in range(fresh_app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]):
+        api.post(path, json={"login": f"user{number}", "password": "Wrong2026ok"})
     locked = api.post(path, json={"login": TRAINEE_ID, "password": TRAINEE_PASSWORD})
     body = contract.check(locked, "post", path)
     assert error_code(body) == "locked_out" and locked.headers["Retry-After"]

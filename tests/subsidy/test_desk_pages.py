@@ -126,7 +126,9 @@ def test_admin_sets_a_standard_and_bad_amounts_are_refused(fresh_app):
     assert f"{OCCUPATION}</span> 电工" in listing  # named as in the catalogue
     with fresh_app.app_context():
         entries = db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.action == "standard.set")
+            sa.select(AuditEntry)
+            .where(AuditEntry.action == "standard.set")
+            .order_by(AuditEntry.seq)
         ).all()
         assert [e.detail for e in entries][-1].count("1800.00") == 1
 
