@@ -120,11 +120,16 @@ def reauth_prompt(error: str | None = None, status: int = 200):
 
 def reauthenticated(view: F) -> F:
     """Pages: a decision goes through only if the password was given within REAUTH_S; else
-    the password prompt, which sends the same form back with the password."""
+    the password prompt, which sends the same form back with the password. Reading the page
+    (GET) needs no password."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated or not reauth_due():
+        if (
+            request.method not in UNSAFE_METHODS
+            or not current_user.is_authenticated
+            or not reauth_due()
+        ):
             return view(*args, **kwargs)
         password = request.form.get("reauth_password")
         if password is None:

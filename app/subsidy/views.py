@@ -259,6 +259,7 @@ def decide_reference(reference_id: int):
 
 @bp.route("/admin/standards", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
+@reauthenticated
 def standards():
     errors: dict[str, str] = {}
     form = request.form

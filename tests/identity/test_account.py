@@ -210,3 +210,31 @@ def test_the_api_asks_the_password_of_an_old_token_before_a_decision(study, fres
     )
     assert done.status_code == 200, done.get_json()
     assert done.get_json()["enrollment_id"] == enrollment_id
+
+
+# Every page that decides money or identity, with an id that exists or not: the password
+# comes first, before anything is looked up or written.
+DECISION_PAGES = (
+    ("auditor1", "/audit/enrollments/1/decision", {"decision": "approve", "reason": "复核"}),
+    ("auditor1", "/audit/checks/1/clear", {"reason": "本人"}),
+    ("auditor1", "/audit/flags/1/resolve", {"outcome": "cleared", "note": "不同的人"}),
+    ("auditor1", "/audit/references/1/decide", {"decision": "approve", "note": "本人"}),
+    ("admin1", "/admin/standards", {"occupation_code": "6-31-01-03", "amount_yuan": "900"}),
+)
+
+
+def test_every_money_or_identity_decision_asks_the_password_after_reauth_s(fresh_app):
+    make_staff(fresh_app, Role.AUDITOR, "auditor1")
+    make_staff(fresh_app, Role.ADMIN, "admin1")
+    for username, url, form in DECISION_PAGES:
+        desk = signed_in(fresh_app, username, "Audit2026ok")
+        age_authentication(desk, fresh_app, fresh_app.config["REAUTH_S"] + 1)
+        page = "/audit" if username == "auditor1" else "/admin/standards"
+        read = desk.get(page)
+        assert read.status_code == 200, page  # reading needs no password
+        before = actions(fresh_app)
+        token = csrf_from(read.get_data(as_text=True))
+        prompt = desk.post(url, data={"csrf_token": token, **form})
+        assert prompt.status_code == 200, url
+        assert 'name="reauth_password"' in prompt.get_data(as_text=True), url
+        assert actions(fresh_app) == before, url  # nothing decided, nothing logged
