@@ -29,9 +29,22 @@ def _throttle() -> LoginThrottle:
 def new() -> str:
     """A fresh captcha; returns its id (the picture is at identity.captcha_image)."""
     captcha_id = secrets.token_urlsafe(18)
-    answer = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-    _throttle().keep_captcha(captcha_id, answer, CAPTCHA_TTL_S)
+    _throttle().keep_captcha(captcha_id, _answer(), CAPTCHA_TTL_S)
     return captcha_id
+
+
+def _answer() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
+def renew(captcha_id: str) -> bool:
+    """Another picture for a live captcha (the same id, a new answer): a trainee who cannot
+    read one asks for the next without spending a password guess. False once it is used or
+    expired."""
+    if not _valid_id(captcha_id) or _throttle().captcha_text(captcha_id) is None:
+        return False
+    _throttle().keep_captcha(captcha_id, _answer(), CAPTCHA_TTL_S)
+    return True
 
 
 def image(captcha_id: str) -> bytes | None:

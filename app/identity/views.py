@@ -140,7 +140,10 @@ def login():
 
 @bp.get("/login/captcha/<captcha_id>.png")
 def captcha_image(captcha_id: str):
-    """The picture of a captcha handed out with `captcha_required`, while it is unused."""
+    """The picture of a captcha handed out with `captcha_required`, while it is unused;
+    `?new=...` draws another (a new answer under the same id) for a picture nobody can read."""
+    if request.args.get("new"):
+        challenge.renew(captcha_id)
     png = challenge.image(captcha_id)
     if png is None:
         raise NotFound(_l("This picture has expired. Ask for a new one by signing in again."))

@@ -163,6 +163,27 @@ def test_a_wrong_captcha_checks_no_password_and_hands_out_a_new_picture(client, 
     assert ok.status_code == 200
 
 
+def test_another_picture_replaces_the_answer_without_spending_a_guess(client, fresh_app):
+    make_trainee(fresh_app)
+    for n in range(5):
+        sign_in(client, TRAINEE_ID, f"Wrong{n}pass")
+    error = sign_in(client, TRAINEE_ID, TRAINEE_PASSWORD).get_json()["error"]
+    old = solve(fresh_app, error)
+    for _ in range(3):  # a trainee who cannot read the pictures asks for more
+        renewed = client.get(error["captcha_image"] + "?new=1")
+        assert renewed.status_code == 200 and renewed.data.startswith(b"\x89PNG")
+    new = solve(fresh_app, error)
+    assert new["captcha_id"] == old["captcha_id"]
+    if new["captcha_answer"] != old["captcha_answer"]:  # 1 in 23^5 draws the same
+        stale = sign_in(client, TRAINEE_ID, TRAINEE_PASSWORD, **old)
+        assert stale.get_json()["error"]["code"] == "captcha_required"
+        error = stale.get_json()["error"]
+        new = solve(fresh_app, error)
+    assert sign_in(client, TRAINEE_ID, TRAINEE_PASSWORD, **new).status_code == 200
+    # A used captcha cannot be brought back by asking for another picture.
+    assert client.get(error["captcha_image"] + "?new=1").status_code == 404
+
+
 def test_an_unknown_login_asks_a_captcha_after_as_many_failures(client, fresh_app):
     make_trainee(fresh_app)
     codes = [
