@@ -9,6 +9,7 @@ import hmac
 import io
 import os
 import re
+import socket
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -56,6 +57,10 @@ _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}"
 _KEY_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 _PREFIX_RE = re.compile(rf"(?:{_SEGMENT}/)*(?:{_SEGMENT})?")
 _TMP_PREFIX = ".tmp-"
+# LocalStorage writes each object to a temporary file first, in a folder of the writing
+# process under the root (`.tmp/<host>-<pid>`, outside the key space): the leftovers of a
+# process killed mid-write are then found without walking the store (see remove_dead_temp).
+_TEMP_DIR = ".tmp"
 
 
 class StorageError(Exception):
@@ -282,16 +287,18 @@ class _ChainReader:
             self._current = None
 
 
-def _copy_to_file(source: _Readable, dest: Path) -> None:
-    """Write source to dest atomically: a temp file in dest's directory, then os.replace."""
+def _copy_to_file(source: _Readable, dest: Path, tmp_dir: Path | None = None) -> None:
+    """Write source to dest atomically: a temp file (in tmp_dir, which must be on dest's file
+    system, or else beside dest), then os.replace."""
+    folder = tmp_dir or dest.parent
     for attempt in range(3):
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=_TMP_PREFIX, suffix=".part")
+            fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
             break
         except FileNotFoundError:
             # LocalStorage.delete prunes empty directories; a concurrent delete can remove
-            # the parent between mkdir and mkstemp.
+            # the folder between mkdir and mkstemp.
             if attempt == 2:
                 raise
     try:
@@ -300,10 +307,22 @@ def _copy_to_file(source: _Readable, dest: Path) -> None:
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp_name, dest)
+        _replace(tmp_name, dest)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def _replace(tmp_name: str, dest: Path) -> None:
+    """os.replace, making dest's folder again if a concurrent delete pruned it meanwhile."""
+    for attempt in range(3):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(tmp_name, dest)
+            return
+        except FileNotFoundError:
+            if attempt == 2 or not Path(tmp_name).exists():
+                raise
 
 
 # --- the interface ---------------------------------------------------------------------------
@@ -448,6 +467,14 @@ class LocalStorage(Storage):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def temp_root(self) -> Path:
+        """Where every process keeps its unfinished writes, one folder each."""
+        return self.root / _TEMP_DIR
+
+    def temp_dir(self) -> Path:
+        """This process's folder of unfinished writes: `<host>-<pid>` under temp_root."""
+        return self.temp_root() / f"{socket.gethostname()}-{os.getpid()}"
+
     def local_path(self, key: str) -> Path:
         """Path of an existing object, for the app to serve itself (with Range support)."""
         path = self._path(key)
@@ -460,7 +487,7 @@ class LocalStorage(Storage):
 
     def _write(self, key: str, reader: _HashingReader, content_type: str) -> None:
         try:
-            _copy_to_file(reader, self._path(key))
+            _copy_to_file(reader, self._path(key), self.temp_dir())
         except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
             # On disk 'a/b' cannot be both an object and a folder of objects.
             raise StorageError(f"{key!r} collides with an existing object or prefix") from exc

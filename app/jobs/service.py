@@ -37,6 +37,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.jobs import schedule
 from app.jobs.models import Job, JobStatus
+from media_pipeline.storage import LocalStorage
 
 log = logging.getLogger(__name__)
 
@@ -444,30 +445,40 @@ def use_scratch_dir() -> str:
     return folder
 
 
+def _temp_roots() -> list[str]:
+    """Every folder that holds one subfolder of temporary files per process: the job scratch
+    folders, and the local object store's unfinished writes."""
+    roots = [scratch_root()]
+    store = current_app.extensions.get("veriskill.storage")
+    if isinstance(store, LocalStorage):
+        roots.append(str(store.temp_root()))
+    return roots
+
+
 def remove_dead_scratch() -> list[str]:
-    """Remove the scratch folders of this host's processes that are gone, once untouched for
-    JOB_SCRATCH_MAX_AGE_S; returns the folders removed."""
-    root = scratch_root()
+    """Remove the temporary folders of this host's processes that are gone (a worker killed
+    mid-transcode or mid-upload), once untouched for JOB_SCRATCH_MAX_AGE_S; returns them."""
     host = socket.gethostname()
     older_than = time.time() - current_app.config["JOB_SCRATCH_MAX_AGE_S"]
     removed = []
-    try:
-        entries = list(os.scandir(root))
-    except FileNotFoundError:
-        return removed
-    for entry in entries:
-        owner_host, _, pid = entry.name.rpartition("-")
-        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
-            continue
+    for root in _temp_roots():
         try:
-            if entry.stat(follow_symlinks=False).st_mtime > older_than:
-                continue
+            entries = list(os.scandir(root))
         except FileNotFoundError:
             continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        removed.append(entry.path)
+        for entry in entries:
+            owner_host, _, pid = entry.name.rpartition("-")
+            if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime > older_than:
+                    continue
+            except FileNotFoundError:
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
     if removed:
-        log.warning("removed temporary files of stopped workers: %s", removed)
+        log.warning("removed temporary files of stopped processes: %s", removed)
     return removed
 
 

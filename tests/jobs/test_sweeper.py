@@ -5,7 +5,9 @@ Worker processes, a broker that is down and killed pool children are in test_fau
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -193,6 +195,37 @@ def test_scratch_folders_of_stopped_processes_are_removed(ctx, monkeypatch, tmp_
     recent = root / f"{host}-{dead_pid()}"
     recent.mkdir()
     assert service.remove_dead_scratch() == []  # younger than the limit: left for now
+
+
+def test_unfinished_writes_of_a_killed_process_are_removed_from_the_local_store(
+    ctx, monkeypatch, tmp_path
+):
+    """A process killed mid-write leaves its temporary file in its own folder of the store;
+    the sweeper removes that folder once the process is gone, never a live one's."""
+    monkeypatch.setattr(service, "_system_tmp", str(tmp_path))
+    monkeypatch.setitem(ctx.config, "JOB_SCRATCH_MAX_AGE_S", 0)
+    store = ctx.extensions["veriskill.storage"]
+    code = (
+        "import os, io, sys\n"
+        "from media_pipeline.storage import LocalStorage\n"
+        "class Endless(io.RawIOBase):\n"
+        "    def readable(self): return True\n"
+        "    def readinto(self, b):\n"
+        "        sys.stdout.write('writing\\n'); sys.stdout.flush()\n"
+        "        os.kill(os.getpid(), 9)\n"
+        f"LocalStorage({str(store.root)!r}).put_stream('videos/x/source', Endless(), content_type='video/mp4')\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL and "writing" in killed.stdout
+    leftovers = list(store.temp_root().glob("*/.tmp-*.part"))
+    assert len(leftovers) == 1  # what a killed writer leaves behind
+    store.put_stream(
+        "videos/y/source", io.BytesIO(b"mine"), content_type="video/mp4"
+    )  # a live process's folder
+    removed = service.remove_dead_scratch()
+    assert removed == [str(leftovers[0].parent)]
+    assert not leftovers[0].exists() and store.temp_dir().exists()
+    assert store.list("") == ["videos/y/source"]
 
 
 def test_a_worker_process_keeps_its_temporary_files_in_its_scratch_folder(tmp_path):
