@@ -34,8 +34,7 @@ def object(key: str):
     response = send_file(path, mimetype=store.content_type_for(key), conditional=True, max_age=300)
     # Segments are immutable under their key, but private: no shared caches. Face images are
     # personal data: not even the viewer's browser keeps them.
-    sensitive = key.startswith("faces/")
-    response.headers["Cache-Control"] = "no-store" if sensitive else "private, max-age=300"
+    response.headers["Cache-Control"] = "no-store" if personal else "private, max-age=300"
     return response
 
 
