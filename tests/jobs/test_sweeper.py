@@ -213,7 +213,8 @@ def test_unfinished_writes_of_a_killed_process_are_removed_from_the_local_store(
         "    def readinto(self, b):\n"
         "        sys.stdout.write('writing\\n'); sys.stdout.flush()\n"
         "        os.kill(os.getpid(), 9)\n"
-        f"LocalStorage({str(store.root)!r}).put_stream('videos/x/source', Endless(), content_type='video/mp4')\n"
+        f"LocalStorage({str(store.root)!r})"
+        ".put_stream('videos/x/source', Endless(), content_type='video/mp4')\n"
     )
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL and "writing" in killed.stdout
