@@ -100,11 +100,13 @@ _MPEGTS_CLOCK_HZ: Final = 90_000
 class VideoError(Exception):
     """A video step failed for a reason the caller can act on; ``code`` is stable."""
 
-    def __init__(self, code: VideoErrorCode, message: str) -> None:
-        # Both in args, so the error survives pickling by job queues.
-        super().__init__(code, message)
+    def __init__(self, code: VideoErrorCode, message: str, line: int | None = None) -> None:
+        # All in args, so the error survives pickling by job queues.
+        super().__init__(code, message, line)
         self.code: VideoErrorCode = code
         self.message = message
+        # The line of an input file at fault (captions), counted from 1.
+        self.line = line
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -870,7 +872,9 @@ def make_poster(
 
 # --------------------------------------------------------------------------- captions
 
-_TIMESTAMP = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
+# Hours and milliseconds may be left out, as common players allow (`00:04`, `00:00:04`,
+# `00:00:04,5`); a fraction has one to three digits, read as tenths to thousandths.
+_TIMESTAMP = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?"
 _TIMING_LINE = re.compile(rf"^\s*{_TIMESTAMP}\s*-->\s*{_TIMESTAMP}(.*)$")
 _SRT_ALLOWED_TAG = re.compile(r"^</?([biu])>$", re.IGNORECASE)
 _ANY_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -908,6 +912,9 @@ def captions_to_webvtt(data: bytes, *, mpegts_start_pts: int | None = None) -> s
     else:
         cues, preamble = _parse_srt(stripped), []
     if not cues:
+        bad = _first_bad_timing(stripped, offset=text.count("\n", 0, len(text) - len(stripped)))
+        if bad is not None:
+            raise VideoError("invalid_captions", f"line {bad} is not a cue timing", line=bad)
         raise VideoError("invalid_captions", "no captions found: expected SRT or WebVTT")
 
     header = "WEBVTT"
@@ -921,6 +928,15 @@ def captions_to_webvtt(data: bytes, *, mpegts_start_pts: int | None = None) -> s
         head = [cue.identifier] if cue.identifier else []
         blocks.append("\n".join([*head, timing, *cue.lines]))
     return "\n\n".join(blocks) + "\n"
+
+
+def _first_bad_timing(text: str, *, offset: int = 0) -> int | None:
+    """The number (from 1, after `offset` lines) of the first line that looks like a cue
+    timing (an arrow) but is none, so a refusal can point at it."""
+    for number, line in enumerate(text.split("\n"), start=1 + offset):
+        if "->" in line and _parse_timing(line) is None:
+            return number
+    return None
 
 
 def _decode_captions(data: bytes) -> str:
@@ -960,11 +976,11 @@ def _parse_timing(line: str) -> tuple[int, int, str] | None:
     return start_ms, end_ms, (groups[8] or "").strip()
 
 
-def _to_ms(hours: str | None, minutes: str, seconds: str, fraction: str) -> int | None:
+def _to_ms(hours: str | None, minutes: str, seconds: str, fraction: str | None) -> int | None:
     h, m, s = int(hours or 0), int(minutes), int(seconds)
     if m > 59 or s > 59:
         return None
-    return ((h * 60 + m) * 60 + s) * 1000 + int(fraction.ljust(3, "0"))
+    return ((h * 60 + m) * 60 + s) * 1000 + int((fraction or "").ljust(3, "0"))
 
 
 def _format_ms(ms: int) -> str:

@@ -249,7 +249,15 @@ def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
     try:
         text = video.captions_to_webvtt(data, mpegts_start_pts=lesson.mpegts_start_pts)
     except video.VideoError as error:
-        raise Invalid(_l("The file is not SRT or WebVTT captions."), code=error.code) from None
+        if error.line is not None:
+            message = _l(
+                "Line %(line)d of the captions is not a timing such as "
+                "00:00:01,000 --> 00:00:04,000.",
+                line=error.line,
+            )
+        else:
+            message = _l("The file is not SRT or WebVTT captions.")
+        raise Invalid(message, code=error.code) from None
     key = f"captions/{lesson.media_id}/{language}.vtt"
     caption = next((c for c in lesson.captions if c.language == language), None)
     if caption is None:

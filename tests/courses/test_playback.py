@@ -147,6 +147,22 @@ def test_bad_captions_are_422(client, fresh_app, language, content, code):
     assert response.get_json()["error"]["code"] == code
 
 
+def test_refused_captions_name_the_line_at_fault(client, fresh_app):
+    token = make_platform(fresh_app)
+    lesson_id = add_lesson(client, token, create_course(client, token))
+    bad = "1\r\n00:00:01,000 -> 00:00:02,000\r\n第一句\r\n".encode()
+    response = client.post(
+        f"/api/v1/lessons/{lesson_id}/captions",
+        data={"language": "zh-CN", "file": (io.BytesIO(bad), "x.srt")},
+        headers=bearer(token),
+    )
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_captions"
+    assert "2" in error["message"] and "00:00:01,000 --> 00:00:04,000" in error["message"]
+    assert lesson_json(client, token, lesson_id)["captions"] == []
+
+
 @pytest.mark.slow
 def test_ffprobe_plays_the_signed_playlist(client, fresh_app):
     token, lesson_id = ready_lesson(client, fresh_app)

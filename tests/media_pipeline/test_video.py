@@ -783,6 +783,30 @@ def test_captions_get_a_timestamp_map_for_mpegts_segments() -> None:
     assert vtt.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n\n")
 
 
+@pytest.mark.parametrize(
+    ("timing", "expected"),
+    [
+        pytest.param("00:00:00,1 --> 00:00:04", "00:00:00.100 --> 00:00:04.000", id="no-ms"),
+        pytest.param("00:01 --> 00:02,5", "00:00:01.000 --> 00:00:02.500", id="no-hours"),
+        pytest.param(" 0:00:03,25  -->  0:00:05 ", "00:00:03.250 --> 00:00:05.000", id="spaces"),
+    ],
+)
+def test_captions_accept_timings_common_players_accept(timing: str, expected: str) -> None:
+    data = f"\ufeff1\r\n{timing}\r\n字幕\r\n\r\n".encode()
+
+    assert captions_to_webvtt(data) == f"WEBVTT\n\n{expected}\n字幕\n"
+
+
+def test_refused_captions_name_the_line_that_is_not_a_timing() -> None:
+    data = b"\n\n1\n00:00:01,000 -> 00:00:02,000\nbad arrow\n"
+
+    with pytest.raises(VideoError) as caught:
+        captions_to_webvtt(data)
+
+    assert (caught.value.code, caught.value.line) == ("invalid_captions", 4)
+    assert copy.deepcopy(caught.value).line == 4
+
+
 def test_captions_skip_cues_that_end_before_they_start() -> None:
     data = b"1\n00:00:05,000 --> 00:00:04,000\nbackwards\n\n2\n00:00:06,000 --> 00:00:07,000\nok\n"
 
