@@ -25,7 +25,8 @@ from app.extensions import db
 from app.jobs.models import Job, JobStatus
 from tests.conftest import TEST_REDIS_URL, make_app, make_platform
 from tests.courses.helpers import add_lesson, create_course, upload_whole
-from tests.jobs.test_workers import celery_worker_command, empty_broker
+from tests.jobs.test_workers import celery_worker_command, empty_broker, start
+from tests.verification.test_faces_under_load import gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,7 @@ def runtime_venv(tmp_path) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
 
 
-def test_requirements_alone_run_a_celery_worker_and_a_transcode(
+def test_requirements_alone_run_the_web_server_a_celery_worker_and_a_transcode(
     database_url, fresh_app, runtime_venv, tmp_path
 ):
     if database_url.startswith("sqlite"):
@@ -92,15 +93,7 @@ def test_requirements_alone_run_a_celery_worker_and_a_transcode(
         fresh_app.config["SQLALCHEMY_DATABASE_URI"], JOB_BACKEND="celery", REDIS_URL=TEST_REDIS_URL
     )
     log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            celery_worker_command(runtime_venv / "bin" / "python"),
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker = start(celery_worker_command(runtime_venv / "bin" / "python"), env, log)
     try:
         client = web.test_client()
         token = make_platform(web)
@@ -127,6 +120,12 @@ def test_requirements_alone_run_a_celery_worker_and_a_transcode(
         worker.wait(timeout=30)
         with web.app_context():
             db.engine.dispose()
+
+    # The web server as production starts it, from the same install: gunicorn answers.
+    with gunicorn(
+        env, tmp_path / "gunicorn.log", ["--workers", "2"], runtime_venv / "bin" / "python"
+    ):
+        pass  # gunicorn() waits for /healthz to answer 200, or fails with the log
 
     # The same install without `packaging`: the worker cannot start (what issue 12 found).
     subprocess.run(

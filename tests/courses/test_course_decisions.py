@@ -5,7 +5,6 @@ PostgreSQL), and against a real two-worker gunicorn on PostgreSQL."""
 from __future__ import annotations
 
 import re
-import threading
 from decimal import Decimal
 
 import pytest
@@ -20,6 +19,7 @@ from app.identity.models import Role
 from app.platforms.models import Platform
 from tests.conftest import csrf_from, make_platform, make_staff, sign_in_page
 from tests.jobs.test_workers import worker_env
+from tests.study.test_workflow_under_load import in_parallel
 from tests.verification.test_faces_under_load import gunicorn
 
 RACERS = 4
@@ -60,22 +60,6 @@ def logged(app, course_id: int) -> list[str]:
 def status_of(app, course_id: int) -> CourseStatus:
     with app.app_context():
         return db.session.get(Course, course_id).status
-
-
-def in_parallel(calls) -> list:
-    results: list = [None] * len(calls)
-    gate = threading.Barrier(len(calls))
-
-    def run(index: int) -> None:
-        gate.wait()
-        results[index] = calls[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def error_code(html: str) -> str | None:

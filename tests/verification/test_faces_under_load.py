@@ -56,12 +56,18 @@ def request(port: int, method: str, path: str, body: bytes, headers: dict[str, s
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log: Path, flags: list[str]):
-    """The app under a real gunicorn with ``flags`` (workers, threads), answering /healthz:
-    yields (master process, port); the whole process group is killed after."""
+def gunicorn(
+    env: dict[str, str],
+    log: Path,
+    flags: list[str],
+    python: str | Path = sys.executable,
+):
+    """The app under a real gunicorn with ``flags`` (workers, threads), run by ``python``,
+    answering /healthz: yields (master process, port); the whole process group is killed
+    after."""
     port = free_port()
     command = [
-        sys.executable,
+        str(python),
         "-m",
         "gunicorn",
         "--config",
