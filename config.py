@@ -208,12 +208,35 @@ class Config:
     AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH", str(INSTANCE_DIR / "audit-anchors.jsonl"))
     AUDIT_ANCHOR_S = env_float("AUDIT_ANCHOR_S", 300.0)
 
+    # Text messages (app/identity/sms.py): `log` (the message, code included, goes to the
+    # server log: development), `aliyun` (Alibaba Cloud SMS) or empty (off: no password
+    # recovery by SMS, registration without a phone code).
+    SMS_BACKEND = env_str("SMS_BACKEND", "")
+    SMS_ALIYUN_ENDPOINT = env_str("SMS_ALIYUN_ENDPOINT", "https://dysmsapi.aliyuncs.com/")
+    SMS_ALIYUN_ACCESS_KEY_ID = env_str("SMS_ALIYUN_ACCESS_KEY_ID")
+    SMS_ALIYUN_ACCESS_KEY_SECRET = env_str("SMS_ALIYUN_ACCESS_KEY_SECRET")
+    SMS_ALIYUN_SIGN_NAME = env_str("SMS_ALIYUN_SIGN_NAME")
+    # Message kind -> the provider's approved template code: "password_reset=SMS_1,register=SMS_2".
+    SMS_ALIYUN_TEMPLATES = env_str("SMS_ALIYUN_TEMPLATES", "")
+    SMS_TIMEOUT_S = env_float("SMS_TIMEOUT_S", 10.0)
+    # Codes: valid SMS_CODE_TTL_S, SMS_CODE_MAX_ATTEMPTS wrong tries each; at most
+    # SMS_CODE_MAX_PER_PHONE to one phone and SMS_CODE_MAX_PER_ADDRESS asked from one client
+    # address per SMS_CODE_WINDOW_S, and one per phone every SMS_CODE_RESEND_S.
+    SMS_CODE_TTL_S = env_int("SMS_CODE_TTL_S", 300)
+    SMS_CODE_MAX_ATTEMPTS = env_int("SMS_CODE_MAX_ATTEMPTS", 5)
+    SMS_CODE_MAX_PER_PHONE = env_int("SMS_CODE_MAX_PER_PHONE", 5)
+    SMS_CODE_MAX_PER_ADDRESS = env_int("SMS_CODE_MAX_PER_ADDRESS", 20)
+    SMS_CODE_WINDOW_S = env_int("SMS_CODE_WINDOW_S", 3600)
+    SMS_CODE_RESEND_S = env_int("SMS_CODE_RESEND_S", 60)
+
 
 class DevelopmentConfig(Config):
     """`make run`: nothing to install by hand, state under instance/."""
 
     ENV_NAME = "development"
     DEMO_CONTENT = env_bool("DEMO_CONTENT", True)
+    # Codes are printed in the terminal of `make run` (SMS_BACKEND= turns SMS off).
+    SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
 
     def __init__(self) -> None:
         self.SECRET_KEY = env_str("SECRET_KEY") or instance_secret("secret_key")
@@ -291,6 +314,13 @@ POSITIVE_SETTINGS = (
     "REGISTER_WINDOW_S",
     "REAUTH_S",
     "AUDIT_ANCHOR_S",
+    "SMS_TIMEOUT_S",
+    "SMS_CODE_TTL_S",
+    "SMS_CODE_MAX_ATTEMPTS",
+    "SMS_CODE_MAX_PER_PHONE",
+    "SMS_CODE_MAX_PER_ADDRESS",
+    "SMS_CODE_WINDOW_S",
+    "SMS_CODE_RESEND_S",
 )
 
 
@@ -332,6 +362,61 @@ def check_settings(config: Config) -> None:
     if config.JOB_BACKEND == "celery" and not config.REDIS_URL:
         raise ConfigError("JOB_BACKEND=celery needs REDIS_URL (Celery's broker)")
     check_public_base_url(config)
+    check_sms(config)
+
+
+def check_sms(config: Config) -> None:
+    """A known SMS backend; production never prints codes to its log, and the Alibaba Cloud
+    backend has its keys, its signature and a template for every code it sends."""
+    backend = config.SMS_BACKEND or ""
+    if backend not in ("", "log", "aliyun"):
+        raise ConfigError(f"SMS_BACKEND must be log, aliyun or empty (off), not {backend!r}")
+    if backend == "log" and config.ENV_NAME == "production":
+        raise ConfigError(
+            "SMS_BACKEND=log writes codes to the server log: use aliyun in production, "
+            "or leave SMS_BACKEND empty to turn SMS off"
+        )
+    if backend != "aliyun":
+        return
+    for name in (
+        "SMS_ALIYUN_ACCESS_KEY_ID",
+        "SMS_ALIYUN_ACCESS_KEY_SECRET",
+        "SMS_ALIYUN_SIGN_NAME",
+    ):
+        if not getattr(config, name):
+            raise ConfigError(f"{name} must be set with SMS_BACKEND=aliyun")
+    try:
+        templates = parse_sms_templates(config.SMS_ALIYUN_TEMPLATES)
+    except ValueError as error:
+        raise ConfigError(f"SMS_ALIYUN_TEMPLATES: {error}") from None
+    missing = [kind for kind in ("password_reset", "register") if kind not in templates]
+    if missing:
+        raise ConfigError(
+            f"SMS_ALIYUN_TEMPLATES must name a template for {', '.join(missing)} "
+            '(e.g. "password_reset=SMS_123456789,register=SMS_123456790")'
+        )
+    parts = urlsplit(config.SMS_ALIYUN_ENDPOINT or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"SMS_ALIYUN_ENDPOINT must be an http(s) address, not {config.SMS_ALIYUN_ENDPOINT!r}"
+        )
+    if config.ENV_NAME == "production" and parts.scheme != "https":
+        raise ConfigError("SMS_ALIYUN_ENDPOINT must be https:// in production")
+
+
+def parse_sms_templates(raw: str | dict | None) -> dict[str, str]:
+    """`kind=TemplateCode,kind=TemplateCode` (or a dict, from overrides) as a dict."""
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    templates: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        kind, sep, code = item.partition("=")
+        if not sep or not kind.strip() or not code.strip():
+            raise ValueError(f"write kind=TemplateCode pairs separated by commas, not {item!r}")
+        templates[kind.strip()] = code.strip()
+    return templates
 
 
 def check_public_base_url(config: Config) -> None:

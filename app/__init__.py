@@ -106,12 +106,14 @@ def register_blueprints(app: Flask) -> None:
         audit,
         catalog,
         certificates,
+        consent,
         courses,
         demo,
         identity,
         jobs,
         learning,
         media,
+        notifications,
         openapi,
         platforms,
         site,
@@ -128,6 +130,7 @@ def register_blueprints(app: Flask) -> None:
         platforms,
         courses,
         learning,
+        consent,
         verification,
         study,
         media,
@@ -135,6 +138,7 @@ def register_blueprints(app: Flask) -> None:
         audit,
         certificates,
         subsidy,
+        notifications,
         demo,
         openapi,
     ):
@@ -152,9 +156,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from flask_babel import get_locale
+    from datetime import datetime
+
+    from flask_babel import format_date, format_datetime, get_locale
 
     from app.i18n import HTML_LANG
+    from app.labels import label, template_labels
 
     @app.template_filter("duration")
     def duration(seconds: float | None) -> str:
@@ -163,6 +170,26 @@ def register_template_helpers(app: Flask) -> None:
         hours, rest = divmod(total, 3600)
         minutes, secs = divmod(rest, 60)
         return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+    # Stored times are UTC; people read them on the bureau's clock (BABEL_DEFAULT_TIMEZONE).
+    when_formats = {"minute": "yyyy-MM-dd HH:mm", "second": "yyyy-MM-dd HH:mm:ss"}
+
+    @app.template_filter("when")
+    def when(moment: datetime | str | None, precision: str = "minute") -> str:
+        """A stored moment (or its ISO text) on the bureau's clock: `minute` 2026-12-07 19:05,
+        `second`, `date` 2026-12-07, `day` as in a sentence (2026年12月7日, December 7, 2026)."""
+        if not moment:
+            return ""
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        if precision == "day":
+            return format_date(moment, "long")  # a datetime is moved to the bureau's zone first
+        if precision == "date":
+            return format_datetime(moment, "yyyy-MM-dd")
+        return format_datetime(moment, when_formats.get(precision, when_formats["minute"]))
+
+    app.add_template_filter(label, "label")
+    app.context_processor(template_labels)
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from app.courses.models import LEVEL_NAMES_ZH, CourseLevel, CourseStatus, LessonStatus
@@ -26,6 +27,7 @@ from app.inputs import MAX_ID
 from app.learning.models import SessionEnd
 from app.learning.rules import Reason
 from app.learning.service import MAX_SEQ
+from app.notifications.service import KINDS as NOTIFICATION_KINDS
 from app.subsidy.models import Action
 from app.subsidy.rules import Status as SubsidyStatus
 from app.subsidy.service import REASON_MESSAGES
@@ -144,8 +146,8 @@ SCHEMAS: dict[str, Schema] = {
                 {"type": "integer"}, "With `lessons_not_ready`: lessons without a processed video."
             ),
             "retry_after_s": integer(
-                "With `locked_out` and `too_many_registrations`: seconds until the address may "
-                "try again.",
+                "With `locked_out`, `too_many_registrations` and `too_many_requests`: seconds "
+                "until the address (or phone) may try again.",
                 minimum=0,
             ),
             "captcha_id": string(
@@ -179,9 +181,45 @@ SCHEMAS: dict[str, Schema] = {
                 maxLength=128,
             ),
         },
+        {
+            "phone_code": string(
+                "While SMS is on (`SMS_BACKEND`): the 6-digit code texted to `phone` by "
+                "`POST /api/v1/auth/phone-code`; missing or wrong, `invalid_code`.",
+                pattern=r"^\d{6}$",
+            ),
+        },
         description="A trainee registering by real name; every problem is reported at once.",
         closed=False,
     ),
+    "PhoneCodeRequest": obj(
+        {"phone": string("11-digit mainland mobile number.", pattern=r"^1[3-9]\d{9}$")},
+        closed=False,
+    ),
+    "CodeSent": obj(
+        {
+            "message": string("For people, in the caller's language."),
+            "expires_in_s": integer("The code works this long.", minimum=1),
+            "resend_after_s": integer("Another code for this phone after this long.", minimum=1),
+        }
+    ),
+    "PasswordResetRequest": obj(
+        {"login": string("The trainee's resident ID number.")},
+        closed=False,
+    ),
+    "PasswordResetConfirm": obj(
+        {
+            "login": string("The trainee's resident ID number."),
+            "code": string("The 6-digit code texted to the account's phone.", pattern=r"^\d{6}$"),
+            "password": string(
+                "The new password: 8 to 128 characters, letters and digits, not containing "
+                "the ID or phone number.",
+                minLength=8,
+                maxLength=128,
+            ),
+        },
+        closed=False,
+    ),
+    "PasswordReset": obj({"message": string("For people, in the caller's language.")}),
     "Registered": obj({"id": integer("The new account.")}),
     "TokenRequest": obj(
         {
@@ -239,10 +277,45 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     # Courses
+    "CatalogueCourse": obj(
+        {
+            "id": integer(),
+            "title": string(),
+            "url": string("The course's page on this site, e.g. `/courses/12`."),
+            "occupation": obj(
+                {
+                    "code": string("Code in the 2022 Occupational Classification."),
+                    "name": string(),
+                }
+            ),
+            "platform": obj({"id": integer(), "name": string()}),
+            "level": nullable(one_of(CourseLevel)),
+            "level_label": nullable(string("The level in the caller's language.")),
+            "hours": {"type": "number", "description": "Class hours the course declares."},
+            "lessons": integer(minimum=0),
+            "video_s": nullable(
+                {"type": "number", "description": "The length of all its videos, in seconds."}
+            ),
+            "published_at": nullable(string(format="date-time")),
+        }
+    ),
+    "CataloguePage": obj(
+        {
+            "items": array(ref("CatalogueCourse")),
+            "total": integer("Matches across all pages.", minimum=0),
+            "page": integer(minimum=1),
+            "per_page": integer(minimum=1, maximum=50),
+            "occupation": {
+                "anyOf": [ref("Occupation"), {"type": "null"}],
+                "description": "The occupation or group searched within; null for all.",
+            },
+        }
+    ),
     "CourseStatus": one_of(
         CourseStatus,
         "`draft` and `rejected` courses can change; `in_review`, `published` and `withdrawn` "
-        "are locked (`course_locked`).",
+        "are locked (`course_locked`), except that captions may be replaced in review and "
+        "after publication.",
     ),
     "LessonStatus": one_of(
         LessonStatus,
@@ -603,6 +676,83 @@ SCHEMAS: dict[str, Schema] = {
             },
         }
     ),
+    "ConsentRequired": obj(
+        {
+            "purpose": one_of(["face_verification"]),
+            "version": string("The version of the text in force, e.g. `face-2026-12`."),
+            "title": string(),
+            "text": string(
+                "The whole text in the caller's language, paragraphs separated by blank lines."
+            ),
+        }
+    ),
+    "ConsentGiven": obj(
+        {
+            "purpose": one_of(["face_verification"]),
+            "version": string(),
+            "given_at": string(format="date-time"),
+        }
+    ),
+    "ConsentStatus": obj(
+        {
+            "required": array(
+                ref("ConsentRequired"), "Consents not yet given at the current version."
+            ),
+            "given": array(ref("ConsentGiven"), "Consents standing (not withdrawn)."),
+        }
+    ),
+    "ConsentInput": obj(
+        {"purpose": one_of(["face_verification"]), "version": string()}, closed=False
+    ),
+    "ConsentWithdrawn": obj(
+        {
+            "purpose": one_of(["face_verification"]),
+            "withdrawn_at": string(format="date-time"),
+            "was_given": {"type": "boolean"},
+            "deleted": obj({"reference_faces": integer(minimum=0), "images": integer(minimum=0)}),
+            "kept": obj(
+                {
+                    "images": integer(
+                        "Behind subsidy decisions already made, kept for their retention period.",
+                        minimum=0,
+                    )
+                }
+            ),
+            "meaning": array(string(), "What the withdrawal means, in the caller's language."),
+        }
+    ),
+    "Notification": obj(
+        {
+            "id": integer(minimum=1),
+            "kind": one_of(sorted(NOTIFICATION_KINDS)),
+            "text": string("Rendered when read, in the caller's language."),
+            "link": nullable(string("Where to act on it (a page path).")),
+            "created_at": string(format="date-time"),
+            "read": {"type": "boolean"},
+            "read_at": nullable(string(format="date-time")),
+        }
+    ),
+    "NotificationRead": obj(
+        {
+            "id": integer(minimum=1),
+            "kind": string(),
+            "text": string(),
+            "link": nullable(string()),
+            "created_at": string(format="date-time"),
+            "read": {"type": "boolean"},
+            "read_at": nullable(string(format="date-time")),
+            "unread": integer(minimum=0),
+        }
+    ),
+    "Inbox": obj(
+        {
+            "items": array(ref("Notification"), "Newest first."),
+            "unread": integer(minimum=0),
+            "next_before": nullable(
+                integer("Pass as `before` for the next (older) page.", minimum=1)
+            ),
+        }
+    ),
     "FaceStatus": obj(
         {
             "enrolled": {"type": "boolean"},
@@ -776,10 +926,19 @@ ERRORS: dict[str, tuple[int, str]] = {
     "forbidden": (403, "The caller's role may not do this."),
     "not_enrolled": (403, "Enrol in the course first."),
     "face_not_enrolled": (403, "Enrol a reference face before studying."),
+    "consent_required": (
+        403,
+        "No face is processed without the trainee's consent to face processing at the current "
+        "version of its text (`GET /api/v1/me/consent`).",
+    ),
+    "unknown_purpose": (422, "Consent is asked only for `face_verification`."),
+    "consent_version_outdated": (422, "The version is not that of the text in force."),
+    "notification_not_found": (404, "No notification of the caller has this id."),
     "identity_under_review": (403, "An auditor is reviewing the trainee's identity."),
     "identity_duplicate": (403, "Staff found the trainee already has another account."),
     "not_found": (404, "No such resource, or it belongs to another platform."),
     "already_registered": (409, "This ID number already has an account."),
+    "occupation_not_found": (404, "No occupation or group has the code given in `occupation`."),
     "course_locked": (409, "The course is in review, published or withdrawn."),
     "no_lessons": (409, "The course has no lessons."),
     "lessons_not_ready": (409, "Some lessons have no processed video (see `lesson_ids`)."),
@@ -825,6 +984,26 @@ ERRORS: dict[str, tuple[int, str]] = {
     "too_many_registrations": (
         429,
         "Too many registrations from this address; wait `retry_after_s` (`Retry-After`).",
+    ),
+    "too_many_requests": (
+        429,
+        "Too many codes asked for from this address or for this phone; wait `retry_after_s` "
+        "(`Retry-After`).",
+    ),
+    "invalid_code": (
+        422,
+        "The SMS code is missing, wrong, expired, already used or was tried too often (one "
+        "answer for all); ask for a new one. `fields` names the field.",
+    ),
+    "sms_disabled": (404, "Text messages are turned off on this server (`SMS_BACKEND` empty)."),
+    "password_change_required": (
+        403,
+        "Staff set a temporary password: only `POST /api/v1/me/password`, `GET /api/v1/me` "
+        "and signing out work until a new one is chosen.",
+    ),
+    "sms_unavailable": (
+        503,
+        "Text messages cannot be sent just now (SMS off or the provider failed); try again later.",
     ),
     "certificate_not_found": (404, "No certificate has this number."),
     "not_complete": (409, "The course is not complete on verified time."),
@@ -883,7 +1062,9 @@ def error_response(codes: Iterable[str]) -> dict[str, Any]:
             }
         },
     }
-    if "locked_out" in codes or "too_many_registrations" in codes:
+    if {"locked_out", "too_many_registrations", "too_many_requests", "sms_unavailable"} & set(
+        codes
+    ):
         response["headers"] = {
             "Retry-After": {
                 "description": "Seconds until the address may try again.",
@@ -902,6 +1083,8 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "lesson_id": {"schema": ID, "description": "A lesson."},
     "code": {"schema": string(), "description": "Occupation or group code, e.g. `6-31-01-03`."},
     "enrollment_id": {"schema": ID, "description": "An enrolment."},
+    "purpose": {"schema": string(), "description": "`face_verification`."},
+    "notification_id": {"schema": ID, "description": "A notification of the caller."},
     "session_id": {"schema": ID, "description": "A study session of the caller."},
     "check_id": {
         "schema": ID,
@@ -1081,7 +1264,46 @@ ENDPOINTS: list[Endpoint] = [
             },
         ),
         responses={201: json_response("Registered", "Registered.")},
-        errors=("invalid", "already_registered", "too_many_registrations"),
+        errors=("invalid", "invalid_code", "already_registered", "too_many_registrations"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/auth/phone-code",
+        "Accounts",
+        "Text a registration code to a phone",
+        "While SMS is on, registration needs the 6-digit code this texts to the phone "
+        "(valid `SMS_CODE_TTL_S`, 5 minutes by default; five tries). One code per phone a "
+        "minute and a few an hour, a few more per client address.",
+        body=json_request("PhoneCodeRequest", {"phone": "13912345678"}),
+        responses={202: json_response("CodeSent", "The code is on its way.")},
+        errors=("invalid", "too_many_requests", "sms_disabled", "sms_unavailable"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/auth/password-reset",
+        "Accounts",
+        "Text a password-reset code",
+        "Texts a code to the phone of the account behind `login`. The answer is the same "
+        "whether or not such an account exists or has a phone; only a flood from one client "
+        "address is refused (`too_many_requests`).",
+        body=json_request("PasswordResetRequest", {"login": "110105199003071239"}),
+        responses={202: json_response("CodeSent", "A code was sent if the account exists.")},
+        errors=("invalid", "too_many_requests", "sms_disabled", "sms_unavailable"),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/auth/password-reset/confirm",
+        "Accounts",
+        "Set a new password with the texted code",
+        "Every browser session and API token of the account ends. A wrong, expired or used "
+        "code, or an unknown login, is `invalid_code`; a weak password is `invalid` (only "
+        "once the code is right, which stays usable).",
+        body=json_request(
+            "PasswordResetConfirm",
+            {"login": "110105199003071239", "code": "042917", "password": "Fresh2027ok"},
+        ),
+        responses={200: json_response("PasswordReset", "The password is changed.")},
+        errors=("invalid", "invalid_code"),
     ),
     Endpoint(
         "post",
@@ -1152,6 +1374,25 @@ ENDPOINTS: list[Endpoint] = [
         responses={200: json_response("OccupationDetail", "The node.")},
     ),
     # Courses
+    Endpoint(
+        "get",
+        "/api/v1/catalogue/courses",
+        "Occupations",
+        "Find published courses",
+        "No sign-in. Matches `q` in the course title, the occupation's name or the "
+        "platform's name (any case), the start of the occupation's code, or its GB/T 6565 "
+        "code; `occupation` keeps only courses filed under that occupation or anywhere below "
+        "that group. Newest published first, with the id breaking ties, so pages neither "
+        "overlap nor skip. `GET /api/v1/courses` stays the calling platform's own list.",
+        parameters=(
+            query("q", string(maxLength=100), "Search text, at most 100 characters."),
+            query("occupation", string(), "An occupation or group code, e.g. `6-31`."),
+            query("page", integer(minimum=1, maximum=10_000, default=1), "Page number."),
+            query("per_page", integer(minimum=1, maximum=50, default=20), "Items per page."),
+        ),
+        responses={200: json_response("CataloguePage", "One page of courses.")},
+        errors=("invalid", "occupation_not_found"),
+    ),
     Endpoint(
         "post",
         "/api/v1/courses",
@@ -1300,8 +1541,10 @@ ENDPOINTS: list[Endpoint] = [
         "Lessons",
         "Add captions",
         "SRT or WebVTT as multipart field `file`, with `language`. Stored as WebVTT and served "
-        "with the HLS playlist; a second file in the same language replaces the first. Like the "
-        "rest of a course, only before review (`course_locked` after submitting).",
+        "with the HLS playlist; a second file in the same language replaces the first. "
+        "Captions are an accessibility fix: unlike the rest of a course they can be replaced "
+        "while it is in review or published (the course keeps its status and the admins see "
+        "the change); only a withdrawn course refuses them (`course_locked`).",
         roles=PLATFORM,
         body={
             "required": True,
@@ -1355,6 +1598,7 @@ ENDPOINTS: list[Endpoint] = [
             "not_enrolled",
             "lesson_not_ready",
             "face_not_enrolled",
+            "consent_required",
             "identity_under_review",
             "identity_duplicate",
             "session_conflict",
@@ -1379,6 +1623,46 @@ ENDPOINTS: list[Endpoint] = [
     ),
     # Faces
     Endpoint(
+        "get",
+        "/api/v1/me/consent",
+        "Consent",
+        "The consent to face processing: what is still required, what stands",
+        "`required` lists each consent not yet given at the current version of its text, with "
+        "the text in the caller's language (what is captured, why, who sees it, how long it is "
+        "kept, how to withdraw).",
+        roles=(Role.TRAINEE,),
+        responses={200: json_response("ConsentStatus", "Required and given consents.")},
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/me/consent",
+        "Consent",
+        "Consent to face processing",
+        "Give the version read (the current one). Giving it again changes nothing (200).",
+        roles=(Role.TRAINEE,),
+        body=json_request(
+            "ConsentInput", {"purpose": "face_verification", "version": "face-2026-12"}
+        ),
+        responses={
+            201: json_response("ConsentGiven", "Recorded."),
+            200: json_response("ConsentGiven", "Already given at this version."),
+        },
+        errors=("invalid", "unknown_purpose", "consent_version_outdated"),
+    ),
+    Endpoint(
+        "delete",
+        "/api/v1/me/consent/{purpose}",
+        "Consent",
+        "Withdraw the consent to face processing",
+        "Records the withdrawal and deletes the trainee's face data at once: every reference "
+        "face and its encoding, and every stored image but those behind a subsidy decision "
+        "already made (kept for `EVIDENCE_RETENTION_DAYS` after it). Study needing face checks "
+        "can no longer be credited; the bureau's offline route remains. Repeatable.",
+        roles=(Role.TRAINEE,),
+        responses={200: json_response("ConsentWithdrawn", "What was deleted and what it means.")},
+        errors=("unknown_purpose",),
+    ),
+    Endpoint(
         "put",
         "/api/v1/me/face",
         "Faces",
@@ -1390,6 +1674,7 @@ ENDPOINTS: list[Endpoint] = [
         body={"required": True, "content": {"multipart/form-data": {"schema": ref("FaceUpload")}}},
         responses={200: json_response("FaceEnrolled", "Enrolled.")},
         errors=(
+            "consent_required",
             "invalid",
             "not_an_image",
             "image_too_large",
@@ -1434,6 +1719,7 @@ ENDPOINTS: list[Endpoint] = [
             "check_closed",
             "check_judging",
             "face_not_enrolled",
+            "consent_required",
         ),
     ),
     Endpoint(
@@ -1544,6 +1830,30 @@ ENDPOINTS: list[Endpoint] = [
     # Certificates
     Endpoint(
         "get",
+        "/api/v1/me/notifications",
+        "Notifications",
+        "The caller's inbox",
+        "Newest first, `limit` (1-100, default 20) at a time; pass `next_before` as `before` "
+        "for older ones. Texts are rendered in the caller's language when read.",
+        roles=(),
+        parameters=(
+            query("before", integer(minimum=1), "The cursor of the next page."),
+            query("limit", integer(minimum=1, maximum=100), "Items per page (default 20)."),
+        ),
+        responses={200: json_response("Inbox", "Notifications and the unread count.")},
+        errors=("invalid",),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/me/notifications/{notification_id}/read",
+        "Notifications",
+        "Mark a notification read",
+        roles=(),
+        responses={200: json_response("NotificationRead", "Marked; the unread count after.")},
+        errors=("notification_not_found",),
+    ),
+    Endpoint(
+        "get",
         "/api/v1/certificates/{number}",
         "Certificates",
         "Verify a certificate",
@@ -1580,6 +1890,15 @@ TAGS = [
         "name": "Certificates",
         "description": "Training certificates, issued when a course earns its subsidy.",
     },
+    {
+        "name": "Consent",
+        "description": "The trainee's consent to face processing: read, give, withdraw.",
+    },
+    {
+        "name": "Notifications",
+        "description": "The signed-in person's inbox: checks, identity questions, decisions, "
+        "certificates.",
+    },
     {"name": "Documentation", "description": "This description of the API."},
 ]
 
@@ -1594,7 +1913,8 @@ call the API with its session cookie instead, and must then send the page's CSRF
 wrong is always refused (`invalid_token`), never replaced by the session.
 
 Errors: every failure answers `{"error": {"code", "message", ...}}` with a matching HTTP status.
-Codes are stable; messages are for people and follow the caller's language. Requests with a
+Codes are stable; messages are for people and follow the caller's language: `Accept-Language`
+picks Chinese (`zh`, the default) or English (`en`). Requests with a
 JSON body need `Content-Type: application/json` and may be at most 1 MiB
 (`MAX_REQUEST_BYTES`). Any endpoint may also answer `405 method_not_allowed` or
 `500 internal`."""
@@ -1848,6 +2168,108 @@ def page_groups(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [group for group in groups.values() if group["operations"]]
 
 
+# The page's own words, in the reader's language. The reference itself (summaries, field
+# descriptions, codes) stays in English, the language of the OpenAPI document, marked lang="en".
+TAG_TEXT = {
+    "Accounts": (_l("Accounts"), _l("Registration, tokens and the calling account.")),
+    "Occupations": (
+        _l("Occupations"),
+        _l("The 2022 Occupational Classification (read-only)."),
+    ),
+    "Courses": (_l("Courses"), _l("Training platforms push courses in for review.")),
+    "Lessons": (_l("Lessons"), _l("Lessons, their videos (resumable upload) and captions.")),
+    "Study": (_l("Study"), _l("Trainees enrol, study lessons and earn credited time.")),
+    "Faces": (_l("Faces"), _l("The reference face and the face checks while studying.")),
+    "Subsidy": (
+        _l("Subsidy"),
+        _l(
+            "Subsidy decisions from evidence: the auditors' queue, decisions, appeals and the "
+            "trainee's e-archive."
+        ),
+    ),
+    "Certificates": (
+        _l("Certificates"),
+        _l("Training certificates, issued when a course earns its subsidy."),
+    ),
+    "Consent": (
+        _l("Consent"),
+        _l("The trainee's consent to face processing: read, give, withdraw."),
+    ),
+    "Notifications": (
+        _l("Notifications"),
+        _l("The signed-in person's inbox: checks, identity questions, decisions, certificates."),
+    ),
+    "Documentation": (_l("Documentation"), _l("This description of the API.")),
+}
+
+PARAMETER_PLACES = {
+    "path": _l("path"),
+    "query": _l("query"),
+    "header": _l("header"),
+    "cookie": _l("cookie"),
+}
+
+# Paragraphs of the page's introduction: each a translated sentence whose %(name)s places
+# take what a program sends verbatim, shown as code.
+PAGE_OVERVIEW: list[tuple[Any, dict[str, str]]] = [
+    (
+        _l(
+            "The JSON API of VeriSkill, the city labour bureau's vocational-training service. "
+            "Training platforms push courses and videos in; trainee and staff clients read "
+            "their data."
+        ),
+        {},
+    ),
+    (
+        _l(
+            "Authentication: send %(bearer)s. Platforms get tokens from the bureau; trainees "
+            "and staff get them from %(token)s. A browser signed in to the site may call the "
+            "API with its session cookie instead, and must then send the page's CSRF token in "
+            "the %(csrf)s header with every request that changes something. A token that is "
+            "sent but wrong is always refused (%(invalid)s), never replaced by the session."
+        ),
+        {
+            "bearer": "Authorization: Bearer <token>",
+            "token": "POST /api/v1/auth/token",
+            "csrf": "X-CSRFToken",
+            "invalid": "invalid_token",
+        },
+    ),
+    (
+        _l(
+            "Errors: every failure answers %(body)s with a matching HTTP status. Codes are "
+            "stable; messages are for people and follow the %(header)s header: %(zh)s for "
+            "Chinese (the default) or %(en)s for English. Requests with a JSON body need "
+            "%(type)s and may be at most 1 MiB."
+        ),
+        {
+            "body": '{"error": {"code", "message", ...}}',
+            "header": "Accept-Language",
+            "zh": "zh",
+            "en": "en",
+            "type": "Content-Type: application/json",
+        },
+    ),
+    (
+        _l(
+            "The reference below (summaries, fields, meanings of error codes) is in English, "
+            "the language of the OpenAPI document; names of fields, codes and values are what "
+            "your program sends and receives."
+        ),
+        {},
+    ),
+]
+
+
+def overview_paragraphs() -> list[Markup]:
+    """The introduction in the reader's language, verbatim parts as code."""
+    return [
+        escape(str(text))
+        % {name: Markup("<code>%s</code>") % value for name, value in code.items()}
+        for text, code in PAGE_OVERVIEW
+    ]
+
+
 @bp.get("/api/docs")
 def docs_page():
     doc = document()
@@ -1855,8 +2277,10 @@ def docs_page():
     return render_template(
         "api_docs.html",
         doc=doc,
-        overview=rich(doc["info"]["description"]),
+        overview=overview_paragraphs(),
         groups=page_groups(doc),
+        tag_text=TAG_TEXT,
+        places=PARAMETER_PLACES,
         error_rows=list(schema_rows(doc, ref("Error"))),
         error_codes=[(status, code, inline(meaning)) for code, (status, meaning) in errors],
     )

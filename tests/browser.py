@@ -100,3 +100,8 @@ def sign_in(page, base: str, login: str, password: str) -> None:
     page.fill("#f-password", password)
     page.click("button[type=submit].wide")
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+def sideways_overflow(page) -> int:
+    """How many CSS pixels the page sticks out sideways (a phone user must never scroll so)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -175,7 +175,11 @@ def count_rows(app: Flask, model: type) -> int:
         return db.session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
 
 
-def make_trainee(app: Flask, id_number: str = TRAINEE_ID, **fields: Any) -> int:
+def make_trainee(
+    app: Flask, id_number: str = TRAINEE_ID, *, consent: bool = True, **fields: Any
+) -> int:
+    """A registered trainee; with ``consent`` (the default) one who has consented to face
+    processing, as every trainee who enrols a face must have."""
     data = {"name": "李四", "id_number": id_number, "phone": "13912345678"}
     data.update(fields)
     data.setdefault("password", TRAINEE_PASSWORD)
@@ -184,7 +188,26 @@ def make_trainee(app: Flask, id_number: str = TRAINEE_ID, **fields: Any) -> int:
 
         user = identity.register_trainee(data, today=today_local())
         db.session.commit()
-        return user.id
+        user_id = user.id
+    if consent:
+        give_consent(app, user_id)
+    return user_id
+
+
+def give_consent(app: Flask, user_id: int) -> None:
+    """Record the trainee's consent to face processing at the text's current version.
+
+    A factory: the row as `consent.service.give` writes it, without its audit entry (the
+    tests of the audit log count entries; tests/consent goes through the service and the API).
+    """
+    from app.consent import texts as consent_texts
+    from app.consent.models import Consent
+
+    with app.app_context():
+        purpose = consent_texts.FACE
+        version = consent_texts.CURRENT[purpose]
+        db.session.add(Consent(user_id=user_id, purpose=purpose, version=version))
+        db.session.commit()
 
 
 def make_staff(app: Flask, role: Role = Role.AUDITOR, username: str = "auditor1") -> int:
@@ -198,7 +221,7 @@ def make_platform(app: Flask, name: str = "鲁班学堂") -> str:
     """A new active platform; returns its API token."""
     with app.test_request_context():
         platform = platforms.create(name, contact_name="张工")
-        token, _ = platforms.issue_token(platform)
+        token, _ = platforms.issue_token(platform, label="测试")
         db.session.commit()
         return token
 

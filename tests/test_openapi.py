@@ -394,6 +394,23 @@ def test_ready_lesson_and_captions_answer_as_documented(api, api_app, contract, 
     check_study(api, contract, trainee, course_id, lesson_id, admin)
 
 
+def check_consent(api, contract, trainee) -> None:
+    """No face without consent; the text, a stale version refused, then consent given."""
+    body, content_type = multipart([("image", "f.jpg", photo("obama_1.jpg"))])
+    face = "/api/v1/me/face"
+    refused = api.put(face, data=body, content_type=content_type, headers=bearer(trainee))
+    assert error_code(contract.check(refused, "put", face)) == "consent_required"
+    path = "/api/v1/me/consent"
+    [required] = contract.check(api.get(path, headers=bearer(trainee)), "get", path)["required"]
+    stale = {"purpose": required["purpose"], "version": "face-2000-01"}
+    wrong = api.post(path, json=stale, headers=bearer(trainee))
+    assert error_code(contract.check(wrong, "post", path)) == "consent_version_outdated"
+    current = {"purpose": required["purpose"], "version": required["version"]}
+    given = api.post(path, json=current, headers=bearer(trainee))
+    assert given.status_code == 201
+    contract.check(given, "post", path)
+
+
 def check_faces(api, contract, trainee) -> None:
     """Face enrolment: a refusal with its code, then a good photo, then the state."""
     path = "/api/v1/me/face"
@@ -427,6 +444,7 @@ def check_study(api, contract, trainee, course_id, lesson_id, admin) -> None:
 
     path = "/api/v1/lessons/{lesson_id}/sessions"
     url = f"/api/v1/lessons/{lesson_id}/sessions"
+    check_consent(api, contract, trainee)
     no_face = contract.check(api.post(url, headers=bearer(trainee)), "post", path)
     assert error_code(no_face) == "face_not_enrolled"
     check_faces(api, contract, trainee)
@@ -484,3 +502,53 @@ def test_docs_page_lists_every_operation(api, doc, lang):
         assert f"<code>{code}</code>" in page, code
     assert "Content-Range" in page and "expected_offset" in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no outside resources"
+
+
+# --- Languages ----------------------------------------------------------------------------------
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_api_messages_follow_accept_language(api):
+    def error(headers: dict[str, str]) -> dict[str, Any]:
+        response = api.get("/api/v1/me", headers=headers)
+        assert response.status_code == 401
+        return response.get_json()["error"]
+
+    assert CJK.search(error({})["message"])  # Chinese by default
+    assert CJK.search(error({"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})["message"])
+    assert CJK.search(error({"Accept-Language": "zh-TW"})["message"])
+    english = error({"Accept-Language": "en-US,en;q=0.9"})
+    assert english["message"].startswith("Sign in first") and english["code"] == "unauthorized"
+    assert CJK.search(error({"Accept-Language": "fr-FR, de;q=0.5"})["message"])
+    assert not CJK.search(error({"Accept-Language": "fr, en;q=0.3"})["message"])
+    # Our own pages calling the API: the language switch wins, so the messages match the page.
+    api.set_cookie("lang", "en")
+    assert not CJK.search(error({"Accept-Language": "zh-CN"})["message"])
+    api.set_cookie("lang", "zh")
+    assert CJK.search(error({"Accept-Language": "en"})["message"])
+
+
+def test_pages_keep_the_chosen_language_not_the_browsers(api):
+    page = api.get("/", headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
+    assert '<html lang="zh-CN">' in page
+    api.set_cookie("lang", "en")
+    page = api.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert '<html lang="en">' in page
+
+
+def test_docs_page_speaks_the_readers_language_and_marks_english(api):
+    from tests.test_page_sweep import problems, visible_text
+
+    api.set_cookie("lang", "zh")
+    page = api.get("/api/docs").get_data(as_text=True)
+    assert "身份认证" in page and "Accept-Language" in page
+    assert problems(page, "zh") == []
+    english = [text for text, verbatim, is_english in visible_text(page) if is_english]
+    assert any("Upload" in text or "upload" in text for text in english)  # the reference
+    assert 'class="card op"' in page and page.count('class="card op" id=') == page.count(
+        'lang="en">\n          <h3>'
+    )
+    api.set_cookie("lang", "en")
+    page = api.get("/api/docs").get_data(as_text=True)
+    assert "Authentication: send" in page and "身份认证" not in page

@@ -11,7 +11,7 @@ from app.demo.cli import DEMO_TRAINEE
 from app.extensions import db
 from app.identity import service as identity
 from app.learning import service as learning
-from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
+from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir, sideways_overflow
 
 PHONE_LANDSCAPE = {"width": 740, "height": 360}
 
@@ -37,7 +37,7 @@ def test_pages_fit_the_screen_and_register_errors_show(browser, fresh_app, viewp
         for name, path in PAGES:
             page.goto(base + path)
             # Nothing may stick out sideways: a phone user must never scroll horizontally.
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            overflow = sideways_overflow(page)
             assert overflow <= 0, f"{path} is {overflow}px too wide at {viewport['width']}px"
             if shots:
                 page.screenshot(
@@ -53,7 +53,7 @@ def test_pages_fit_the_screen_and_register_errors_show(browser, fresh_app, viewp
         page.wait_for_selector(".error-summary")
         errors = page.locator(".field .error")
         assert errors.count() == 5  # name, ID, phone, password and the differing confirmation
-        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert sideways_overflow(page) <= 0
         if shots:
             page.screenshot(
                 path=shots / f"register-errors-{lang}-{viewport['width']}.png", full_page=True
@@ -106,7 +106,7 @@ def test_signed_in_pages_fit_the_screen(browser, database_url, fresh_app, runner
             for name, path in pages:
                 response = page.goto(base + path)
                 assert response.status == 200, path
-                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                overflow = sideways_overflow(page)
                 assert overflow <= 0, f"{path} is {overflow}px too wide at {viewport['width']}px"
                 if name == "player":  # nothing studied yet: no "complete" badge on show
                     assert page.locator("#complete").is_hidden()

@@ -42,3 +42,18 @@ def test_every_string_is_in_the_chinese_catalogue_and_translated(tmp_path):
         if m.id and (not (m.string if isinstance(m.string, str) else m.string[0]) or m.fuzzy)
     )
     assert not untranslated, f"translate in {PO.relative_to(ROOT)}: {untranslated}"
+
+
+def test_chinese_is_polite_and_names_platforms_by_their_name():
+    """您 throughout, never 你; a platform's name is 名称, only a person's is 姓名."""
+    with PO.open("rb") as handle:
+        catalog = read_po(handle, locale="zh")
+    for message in catalog:
+        if not message.id:
+            continue
+        texts = [message.string] if isinstance(message.string, str) else list(message.string)
+        source = message.id if isinstance(message.id, str) else message.id[0]
+        for text in texts:
+            assert "你" not in text, (source, text)
+            if "platform" in source.lower() and "name" in source.lower():
+                assert "姓名" not in text, (source, text)

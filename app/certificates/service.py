@@ -24,11 +24,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.certificates.models import Certificate
-from app.db import utcnow
+from app.db import savepoint, utcnow
 from app.errors import Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.identity.models import User, mask_name
 from app.learning.models import Enrollment
+from app.notifications import service as notifications
 
 # Crockford's base32: no I, L, O or U, so nothing printed can be misread as something else;
 # what people type is read back leniently (O as 0, I and L as 1, any case, spaces, dashes).
@@ -140,7 +141,7 @@ def issue(enrollment_id: int, *, hours: float) -> Certificate:
             issued_at=issued_at,
         )
         try:
-            with db.session.begin_nested():
+            with savepoint(db.session):
                 db.session.add(certificate)
         except IntegrityError:
             # Either a concurrent request issued one first (the partial unique index), or,
@@ -149,6 +150,13 @@ def issue(enrollment_id: int, *, hours: float) -> Certificate:
             if existing is not None:
                 return existing
             continue
+        notifications.notify(
+            certificate.user_id,
+            "certificate_issued",
+            number=certificate.number,
+            course=certificate.course_title,
+            enrollment_id=enrollment.id,
+        )
         return certificate
     raise RuntimeError("could not draw an unused certificate number")  # pragma: no cover
 
@@ -164,6 +172,14 @@ def revoke(enrollment_id: int, *, reason: str) -> Certificate | None:
     certificate.revoked_at = utcnow()
     certificate.revoke_reason = reason[:REASON_MAX]
     db.session.flush()
+    notifications.notify(
+        certificate.user_id,
+        "certificate_revoked",
+        number=certificate.number,
+        course=certificate.course_title,
+        reason=certificate.revoke_reason,
+        enrollment_id=enrollment_id,
+    )
     return certificate
 
 

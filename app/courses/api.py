@@ -187,7 +187,9 @@ def api_add_captions(lesson_id: int):
     file = request.files.get("file")
     if file is None:
         raise Invalid(fields={"file": _l("Send the captions as multipart field 'file'.")})
-    caption = service.add_captions(lesson, request.form.get("language"), file.read())
+    caption = service.add_captions(
+        lesson, request.form.get("language"), file.read(), actor=api_user()
+    )
     db.session.commit()
     return jsonify({"language": caption.language, "label": caption.label}), 201
 

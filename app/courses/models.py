@@ -174,4 +174,38 @@ class Caption(db.Model):
     key: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # The WebVTT kept, by its digest; the object key names it, so a replacement is a new file
+    # and a transaction rolled back still points at the file it described. None: stored before
+    # digests were kept.
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
     __table_args__ = (sa.UniqueConstraint("lesson_id", "language", name="uq_caption_language"),)
+
+
+class CaptionChange(db.Model):
+    """Captions sent for a lesson whose course was already submitted.
+
+    Captions are an accessibility fix, so a platform may replace them in review or after
+    publication without a round trip through rejection; each such change waits here, shown
+    on the course's admin page, until an admin has looked at it.
+    """
+
+    __tablename__ = "caption_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("lesson.id", ondelete="CASCADE"), index=True
+    )
+    language: Mapped[str] = mapped_column(sa.String(16))
+    course_status: Mapped[CourseStatus] = mapped_column(str_enum(CourseStatus))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    previous_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    cue_count: Mapped[int]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+
+    lesson: Mapped[Lesson] = relationship()

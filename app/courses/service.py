@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import uuid
@@ -17,6 +18,7 @@ from app.courses.models import (
     EDITABLE,
     LEVEL_NAMES_ZH,
     Caption,
+    CaptionChange,
     Course,
     CourseLevel,
     CourseStatus,
@@ -26,6 +28,7 @@ from app.courses.models import (
 from app.db import lock_row, utcnow
 from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge
 from app.extensions import db
+from app.identity.models import User
 from app.media.service import storage
 from app.platforms.models import Platform
 from media_pipeline import video
@@ -120,11 +123,13 @@ def get_course(course_id: int) -> Course:
 
 
 def require_editable(course: Course) -> None:
+    from app.labels import label  # the message names the status in the caller's words
+
     if course.status not in EDITABLE:
         raise Conflict(
             _l(
                 "The course is %(status)s; it can change only as a draft or after rejection.",
-                status=course.status.value,
+                status=label(course.status),
             ),
             code="course_locked",
         )
@@ -237,12 +242,26 @@ def courses_for_review(status: CourseStatus | None = None) -> list[Course]:
     return list(db.session.scalars(query))
 
 
-def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
+# Captions are an accessibility fix: besides an editable course, one in review or published
+# takes new captions too, each change recorded for the admins (CaptionChange).
+CAPTIONS_OPEN = EDITABLE | {CourseStatus.IN_REVIEW, CourseStatus.PUBLISHED}
+
+
+def add_captions(lesson: Lesson, language: Any, data: bytes, actor: User | None = None) -> Caption:
     """Store captions (SRT or WebVTT in) as WebVTT, replacing any in the same language.
 
-    Captions are content trainees read: like the rest, they change only before review.
+    A course already submitted keeps its place in review or in the catalogue; the change is
+    recorded (CaptionChange) for the admins to see. Sending the same captions again changes
+    nothing.
     """
-    require_editable(lesson.course)
+    course = lesson.course
+    # Held to the commit: the status read is the one the change lands on (not a course being
+    # withdrawn at that moment), and two uploads in one language replace in turn.
+    lock_row(db.session, Course, course.id)
+    db.session.refresh(course)
+    db.session.refresh(lesson)
+    if course.status not in CAPTIONS_OPEN:
+        require_editable(course)
     language = language.strip() if isinstance(language, str) else ""
     if len(language) > MAX_LANGUAGE_LENGTH or not LANGUAGE_PATTERN.match(language):
         raise Invalid(fields={"language": _l("A language tag such as zh-CN or en.")})
@@ -258,17 +277,86 @@ def add_captions(lesson: Lesson, language: Any, data: bytes) -> Caption:
         else:
             message = _l("The file is not SRT or WebVTT captions.")
         raise Invalid(message, code=error.code) from None
-    key = f"captions/{lesson.media_id}/{language}.vtt"
+    body = text.encode()
+    digest = hashlib.sha256(body).hexdigest()
     caption = next((c for c in lesson.captions if c.language == language), None)
+    if caption is not None and caption.sha256 == digest:
+        return caption
+    previous = caption.sha256 if caption is not None else None
     if caption is None:
-        caption = Caption(lesson_id=lesson.id, language=language, key=key)
+        caption = Caption(lesson_id=lesson.id, language=language)
         lesson.captions.append(caption)
     caption.label = LANGUAGE_LABELS.get(language, language)
-    # The row first: a row the database refuses leaves no file behind, and a file the store
-    # refuses rolls the row back.
+    caption.key = f"captions/{lesson.media_id}/{language}/{digest[:16]}.vtt"
+    caption.sha256 = digest
+    if course.status not in EDITABLE:
+        db.session.add(
+            CaptionChange(
+                lesson_id=lesson.id,
+                language=language,
+                course_status=course.status,
+                changed_by_id=actor.id if actor is not None else None,
+                previous_sha256=previous,
+                sha256=digest,
+                cue_count=text.count(" --> "),
+            )
+        )
+        audit.record_request(
+            "course.captions_replaced",
+            subject_type="course",
+            subject_id=course.id,
+            detail={"lesson": lesson.id, "language": language, "sha256": digest},
+            actor=actor,
+        )
+    # The row first: a row the database refuses leaves no file behind. The key names the
+    # content, so a rollback after the upload leaves the row on the file it described.
     db.session.flush()
-    storage().put_stream(key, io.BytesIO(text.encode()), content_type="text/vtt; charset=utf-8")
+    storage().put_stream(caption.key, io.BytesIO(body), content_type="text/vtt; charset=utf-8")
     return caption
+
+
+def caption_changes(course: Course) -> list[CaptionChange]:
+    """The caption changes of a submitted course, newest first (unacknowledged ones on top)."""
+    return list(
+        db.session.scalars(
+            sa.select(CaptionChange)
+            .join(Lesson, Lesson.id == CaptionChange.lesson_id)
+            .where(Lesson.course_id == course.id)
+            .options(sa.orm.joinedload(CaptionChange.lesson))
+            .order_by(CaptionChange.acknowledged_at.is_not(None), CaptionChange.id.desc())
+        )
+    )
+
+
+def unacknowledged_caption_changes() -> dict[int, int]:
+    """Course id -> the number of its caption changes no admin has acknowledged yet."""
+    rows = db.session.execute(
+        sa.select(Lesson.course_id, sa.func.count(CaptionChange.id))
+        .join(Lesson, Lesson.id == CaptionChange.lesson_id)
+        .where(CaptionChange.acknowledged_at.is_(None))
+        .group_by(Lesson.course_id)
+    )
+    return {course_id: count for course_id, count in rows}
+
+
+def acknowledge_caption_changes(course: Course, admin: User) -> int:
+    """Mark every open caption change of the course as seen by this admin; how many were."""
+    lessons = sa.select(Lesson.id).where(Lesson.course_id == course.id).scalar_subquery()
+    result = db.session.execute(
+        sa.update(CaptionChange)
+        .where(CaptionChange.lesson_id.in_(lessons), CaptionChange.acknowledged_at.is_(None))
+        .values(acknowledged_at=utcnow(), acknowledged_by_id=admin.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        audit.record_request(
+            "course.caption_changes_acknowledged",
+            subject_type="course",
+            subject_id=course.id,
+            detail={"changes": result.rowcount},
+            actor=admin,
+        )
+    return result.rowcount
 
 
 def set_cover(course: Course, data: bytes) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 from app.courses import bp, playback, service
 from app.courses.api import lesson_json
@@ -13,6 +13,7 @@ from app.errors import AppError, Conflict
 from app.extensions import db
 from app.identity.auth import role_required
 from app.identity.models import Role
+from app.labels import label
 
 
 @bp.get("/admin/courses")
@@ -23,6 +24,7 @@ def admin_courses():
     return render_template(
         "courses/admin_list.html",
         courses=service.courses_for_review(status),
+        caption_changes=service.unacknowledged_caption_changes(),
         status=status,
         statuses=list(CourseStatus),
         level_labels=LEVEL_LABELS,
@@ -38,7 +40,19 @@ def admin_course(course_id: int):
         course=course,
         lessons=[lesson_json(lesson) for lesson in course.lessons],
         level_labels=LEVEL_LABELS,
+        caption_changes=service.caption_changes(course),
+        language_labels=service.LANGUAGE_LABELS,
     )
+
+
+@bp.post("/admin/courses/<int:course_id>/caption-changes/acknowledge")
+@role_required(Role.ADMIN)
+def admin_acknowledge_captions(course_id: int):
+    course = service.get_course(course_id)
+    if service.acknowledge_caption_changes(course, current_user):
+        flash(_("Caption changes marked as seen."), "success")
+    db.session.commit()
+    return redirect(url_for("courses.admin_course", course_id=course_id, _anchor="captions"))
 
 
 @bp.get("/admin/lessons/<int:lesson_id>/preview")
@@ -80,27 +94,7 @@ def admin_decide(course_id: int):
     else:
         db.session.commit()
         flash(
-            _("Course %(id)d is now %(status)s.", id=course.id, status=course.status.value),
+            _("Course %(id)d is now %(status)s.", id=course.id, status=label(course.status)),
             "success",
         )
     return redirect(url_for("courses.admin_course", course_id=course_id))
-
-
-STATUS_LABELS = {
-    "draft": _l("Draft"),
-    "in_review": _l("In review"),
-    "published": _l("Published"),
-    "rejected": _l("Rejected"),
-    "withdrawn": _l("Withdrawn"),
-    "awaiting_upload": _l("Awaiting upload"),
-    "uploading": _l("Uploading"),
-    "queued": _l("Queued"),
-    "processing": _l("Processing"),
-    "ready": _l("Ready"),
-    "failed": _l("Failed"),
-}
-
-
-@bp.app_context_processor
-def status_labels() -> dict:
-    return {"status_label": lambda value: STATUS_LABELS.get(value, value)}

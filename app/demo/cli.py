@@ -13,6 +13,8 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
+from app.consent import service as consent
+from app.consent import texts as consent_texts
 from app.courses import service as courses
 from app.courses import upload
 from app.courses.pipeline import KIND as TRANSCODE
@@ -57,7 +59,11 @@ def seed() -> None:
     if db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0:
         for role, username, password, name in DEMO_STAFF:
             identity.create_staff(role, username, password, name)
-        identity.register_trainee(DEMO_TRAINEE, today=today_local())
+        trainee = identity.register_trainee(DEMO_TRAINEE, today=today_local())
+        # The demo trainee has read and accepted the consent text, so face enrolment works
+        # at once; /me/consent shows it and lets a developer try withdrawing.
+        face = consent_texts.FACE
+        consent.give(trainee, face, consent_texts.CURRENT[face])
         db.session.commit()
         click.echo("demo: accounts created")
         _demo_course()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, g, jsonify
 
 from app.audit import service as audit
@@ -10,7 +12,9 @@ from app.extensions import db
 from app.http import json_body
 from app.identity import bp, service
 from app.identity.auth import address, api_auth, api_user, bearer_token
+from app.identity.codes import CODE_SENT, PASSWORD_RESET_DONE, RESET_CODE_SENT, InvalidCode
 from app.identity.models import User
+from app.identity.sms import SmsDisabled
 from app.identity.views import start_session
 from app.timeutil import today_local
 
@@ -30,10 +34,63 @@ def user_json(user: User) -> dict:
 
 @bp.post("/api/v1/auth/register")
 def api_register():
+    """Register a trainee; with SMS on, `phone_code` must be the code texted to the phone."""
     service.register_allowed(address())
-    user = service.register_trainee(json_body(), today=today_local())
+    try:
+        user = service.register_trainee(
+            json_body(), today=today_local(), verify_phone=service.sms_enabled()
+        )
+    except InvalidCode:
+        db.session.commit()  # the try on the code counts; nothing else was written
+        raise
     db.session.commit()
     return jsonify({"id": user.id}), 201
+
+
+def code_sent_json(message: Any) -> dict[str, Any]:
+    config = current_app.config
+    return {
+        "message": str(message),
+        "expires_in_s": config["SMS_CODE_TTL_S"],
+        "resend_after_s": config["SMS_CODE_RESEND_S"],
+    }
+
+
+@bp.post("/api/v1/auth/phone-code")
+def api_phone_code():
+    """Text a registration code to `phone` (202); needed by /api/v1/auth/register while SMS
+    is on."""
+    body = json_body()
+    if not service.sms_enabled():
+        raise SmsDisabled()
+    service.request_phone_code(body.get("phone"), address=address())
+    db.session.commit()
+    return jsonify(code_sent_json(CODE_SENT)), 202
+
+
+@bp.post("/api/v1/auth/password-reset")
+def api_password_reset():
+    """Text a reset code to the account's phone. The answer is the same whether or not the
+    account exists or has a phone."""
+    body = json_body()
+    if not service.sms_enabled():
+        raise SmsDisabled()
+    service.request_password_reset(body.get("login"), address=address())
+    db.session.commit()
+    return jsonify(code_sent_json(RESET_CODE_SENT)), 202
+
+
+@bp.post("/api/v1/auth/password-reset/confirm")
+def api_password_reset_confirm():
+    """Set a new password with the texted code; every session and token of the account ends."""
+    body = json_body()
+    try:
+        service.reset_password(body.get("login"), body.get("code"), body.get("password"))
+    except InvalidCode:
+        db.session.commit()  # the try on the code counts
+        raise
+    db.session.commit()
+    return jsonify({"message": str(PASSWORD_RESET_DONE)})
 
 
 @bp.post("/api/v1/auth/token")

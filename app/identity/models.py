@@ -78,6 +78,8 @@ class User(UserMixin, db.Model):
     # Moves on at every sign-out: a signed-in cookie names it, so copies of the cookie made
     # before stop working (server-side revocation of a client-side session).
     session_epoch: Mapped[int] = mapped_column(default=0)
+    # Set when staff hand out a temporary password: the next sign-in must choose a new one.
+    password_change_required: Mapped[bool] = mapped_column(default=False)
 
     platform: Mapped[Platform | None] = relationship("Platform")
 
@@ -143,3 +145,32 @@ class ApiToken(db.Model):
 
     def usable_at(self, moment: datetime) -> bool:
         return self.revoked_at is None and moment < self.expires_at
+
+
+class CodePurpose(enum.StrEnum):
+    """What an SMS code proves; also the SMS template kind that carries it."""
+
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a purpose, not a password)
+    REGISTER = "register"
+
+
+class SmsCode(db.Model):
+    """A one-time code sent by SMS. Neither the code nor the phone is stored: a keyed digest
+    of each (the code's digest binds its purpose and phone, so it matches nothing else)."""
+
+    __tablename__ = "sms_code"
+    __table_args__ = (sa.Index("ix_sms_code_lookup", "purpose", "phone_digest", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[CodePurpose] = mapped_column(str_enum(CodePurpose))
+    phone_digest: Mapped[str] = mapped_column(sa.String(64))
+    # The account a password-reset code is for; none for a registration code.
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    code_digest: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # Tries made with this code, right or wrong; it stops working at SMS_CODE_MAX_ATTEMPTS.
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None]

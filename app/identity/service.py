@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import secrets
@@ -22,12 +23,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import security
 from app.audit import service as audit
-from app.db import utcnow
+from app.db import savepoint, utcnow
 from app.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.extensions import db
-from app.identity import challenge, resident_id
-from app.identity.models import STAFF_ROLES, ApiToken, Role, Sex, User
+from app.identity import challenge, codes, resident_id, sms
+from app.identity.models import STAFF_ROLES, ApiToken, CodePurpose, Role, Sex, User
 from app.identity.throttle import LoginThrottle
+
+log = logging.getLogger(__name__)
 
 ID_DIGEST = "resident-id-digest"
 ID_CIPHER = "resident-id-cipher"
@@ -125,14 +128,16 @@ def id_digest(number: str) -> str:
 def _insert(user: User, conflict: Conflict) -> User:
     """Add a user; a unique clash (including one from a concurrent request) becomes a 409."""
     try:
-        with db.session.begin_nested():
+        with savepoint(db.session):
             db.session.add(user)
     except IntegrityError:
         raise conflict from None
     return user
 
 
-def register_trainee(data: dict[str, Any], *, today: date) -> User:
+def register_trainee(data: dict[str, Any], *, today: date, verify_phone: bool = False) -> User:
+    """A new trainee account. With verify_phone, `data["phone_code"]` must be the live code
+    texted to the phone (`request_phone_code`), used up here; else 422 `invalid_code`."""
     reg = validate_registration(data, today=today)
     digest = id_digest(reg.resident.number)
     already = Conflict(
@@ -140,6 +145,11 @@ def register_trainee(data: dict[str, Any], *, today: date) -> User:
     )
     if db.session.scalar(sa.select(User.id).where(User.id_number_digest == digest)):
         raise already
+    if verify_phone:
+        row = codes.check(
+            CodePurpose.REGISTER, reg.phone, data.get("phone_code"), field="phone_code"
+        )
+        codes.use(row, field="phone_code")
     user = User(
         role=Role.TRAINEE,
         name=reg.name,
@@ -357,16 +367,143 @@ def change_password(
         problem = _l("Choose a password different from the current one.")
     if problem:
         raise Invalid(fields={"new_password": problem})
+    set_password(user, new, action="password.changed", actor=user, keep_token=keep_token)
+
+
+def set_password(
+    user: User,
+    new: str,
+    *,
+    action: str,
+    actor: User | None,
+    keep_token: ApiToken | None = None,
+    change_required: bool = False,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Replace the password: every browser session and every token but keep_token ends, and
+    the change is audited (never the password). The one way passwords change after sign-up:
+    by their owner, by SMS code, by staff."""
     user.password_hash = hasher.hash(new)
+    user.password_change_required = change_required
     end_sessions(user)
     revoked = revoke_tokens(user, keep=keep_token)
     audit.record_request(
-        "password.changed",
+        action,
         subject_type="user",
         subject_id=user.id,
-        actor=user,
-        detail={"tokens_revoked": revoked},
+        actor=actor,
+        detail={**(detail or {}), "tokens_revoked": revoked},
     )
+
+
+# --- recovery by SMS and by staff ---------------------------------------------------------
+
+
+def sms_enabled() -> bool:
+    return sms.enabled()
+
+
+def request_phone_code(phone: Any, *, address: str) -> None:
+    """Text a registration code to phone: 422 for a malformed number, 429 past the limits
+    per address or per phone, 503 when the text cannot be sent."""
+    number, problem = check_phone(phone)
+    if problem:
+        raise Invalid(fields={"phone": problem})
+    assert number
+    codes.count_address(address)
+    locked = codes.phone_lockout(CodePurpose.REGISTER, codes.phone_digest(number))
+    if locked:
+        raise codes.too_many(locked)
+    codes.issue(CodePurpose.REGISTER, number)
+
+
+def request_password_reset(login: Any, *, address: str) -> None:
+    """Text a reset code to the phone of the account behind login, if there is one with a
+    phone. The caller answers the same whatever happened here (no enumeration): only the
+    address's flood limit shows (429); a phone past its own limit silently gets nothing."""
+    if not isinstance(login, str) or not login.strip():
+        raise Invalid(fields={"login": _l("Enter your resident ID number.")})
+    codes.count_address(address)
+    user = find_by_login(login)
+    if user is None or not user.phone or not user.is_active:
+        return
+    if codes.phone_lockout(CodePurpose.PASSWORD_RESET, codes.phone_digest(user.phone)):
+        return
+    try:
+        codes.issue(CodePurpose.PASSWORD_RESET, user.phone, user=user)
+    except sms.SmsUnavailable:
+        # Answering 503 here, and 202 for logins without an account, would tell the two
+        # apart. The trainee who gets no text asks again; the log tells operators.
+        log.warning("password reset code for account %s not sent: SMS unavailable", user.id)
+        return
+    _audit_sign_in("password.reset_code_sent", user, masked_login(login, user), address)
+
+
+def reset_password(login: Any, code: Any, new: Any) -> User:
+    """Set a new password with the code texted to the account's phone: 422 `invalid_code` for
+    an unknown login or a wrong, expired or used code (one answer for all), 422 `invalid` for
+    a weak password (only once the code is right). Every session and token of the account
+    ends."""
+    user = find_by_login(login) if isinstance(login, str) and login.strip() else None
+    if user is None or not user.phone or not user.is_active:
+        raise codes.invalid_code()
+    row = codes.check(CodePurpose.PASSWORD_RESET, user.phone, code, user=user)
+    forbidden = tuple(x for x in (user.username, user.phone, _id_number_of(user)) if x)
+    problem = check_password(new, forbidden=forbidden)
+    if problem:
+        raise Invalid(fields={"password": problem})
+    codes.use(row)
+    set_password(user, new, action="password.reset", actor=user, detail={"via": "sms"})
+    return user
+
+
+# Temporary passwords are drawn from these (no 0/O, 1/l/i to misread).
+TEMP_LETTERS = "abcdefghjkmnpqrstuvwxyz"
+TEMP_DIGITS = "23456789"
+
+
+def temporary_password() -> str:
+    """Ten characters easy to read aloud and type (no 0/O, 1/l/i), letters and digits."""
+    alphabet = TEMP_LETTERS + TEMP_DIGITS
+    while True:
+        text = "".join(secrets.choice(alphabet) for _ in range(10))
+        if any(c in TEMP_DIGITS for c in text) and any(c.isalpha() for c in text):
+            return text
+
+
+def find_trainee_by_id_number(raw: Any) -> User | None:
+    """Staff look-up by the full ID number (a typo finds nobody rather than someone else)."""
+    number = resident_id.normalize(raw) if isinstance(raw, str) else ""
+    if not resident_id.SHAPE.match(number):
+        raise Invalid(fields={"id_number": _l("Enter the full 18-character resident ID number.")})
+    user = db.session.scalar(sa.select(User).where(User.id_number_digest == id_digest(number)))
+    return user if user is not None and user.role is Role.TRAINEE else None
+
+
+def staff_reset_password(staff: User, user_id: int, *, identity_checked: bool) -> str:
+    """A temporary password for a trainee whose identity staff checked in person, to be
+    changed at the next sign-in; returned once, audited without it."""
+    if not identity_checked:
+        raise Invalid(
+            fields={
+                "identity_checked": _l(
+                    "Confirm that you have checked the trainee's ID card in person."
+                )
+            }
+        )
+    user = db.session.get(User, user_id)
+    if user is None or user.role is not Role.TRAINEE:
+        raise NotFound(_l("No trainee account has this number."))
+    password = temporary_password()
+    set_password(
+        user,
+        password,
+        action="password.reset_by_staff",
+        actor=staff,
+        change_required=True,
+        detail={"identity_checked_in_person": True},
+    )
+    return password
 
 
 def _id_number_of(user: User) -> str | None:
@@ -437,6 +574,10 @@ def user_for_token(token: str, *, now: datetime | None = None) -> User | None:
     return row.user if row is not None else None
 
 
+# How precisely a token's last use is kept (one write per token per this much time at most).
+TOKEN_USE_PRECISION = timedelta(minutes=1)
+
+
 def live_token(token: str, *, now: datetime | None = None) -> ApiToken | None:
     """The token's row if it is live and its user active."""
     now = now or utcnow()
@@ -446,10 +587,17 @@ def live_token(token: str, *, now: datetime | None = None) -> ApiToken | None:
     # Writing on every request would be a hot row; a minute's precision is plenty. The stamp
     # is its own short transaction: in the request's, it would hold SQLite's write lock through
     # whatever the request does next (seconds of face work), and other writers would time out.
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+    # Conditional, so requests racing on one token write it once.
+    stale = now - TOKEN_USE_PRECISION
+    if row.last_used_at is None or row.last_used_at < stale:
         with db.engine.begin() as connection:
             connection.execute(
-                sa.update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+                sa.update(ApiToken)
+                .where(
+                    ApiToken.id == row.id,
+                    sa.or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < stale),
+                )
+                .values(last_used_at=now)
             )
         set_committed_value(row, "last_used_at", now)
     return row

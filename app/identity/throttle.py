@@ -1,4 +1,5 @@
-"""Sign-in and registration throttling, and the short-lived captcha answers that go with it.
+"""Sign-in, registration and SMS-code throttling, and the short-lived captcha answers that go
+with it.
 
 Every attempt is counted (one atomic increment) BEFORE the password is looked at, so however
 many requests arrive at once, no more than the limit are ever checked. Two counters:
@@ -252,10 +253,22 @@ class LoginThrottle:
 
     def register_attempt(self, address: str, *, limit: int, window_s: int) -> Lockout | None:
         """Count one registration from address; a lockout once it has made too many."""
-        key = f"reg:{address}"
+        return self.window_attempt(f"reg:{address}", limit=limit, window_s=window_s)
+
+    def window_attempt(self, key: str, *, limit: int, window_s: int) -> Lockout | None:
+        """Count one more under key (SMS codes per phone and per address, registrations); a
+        lockout once more than limit were counted within window_s of the latest."""
         if self.store.add(key, window_s) > limit:
             _, remaining_s = self.store.count(key)
             return Lockout(retry_after_s=max(1, round(remaining_s or window_s)))
+        return None
+
+    def hold(self, key: str, ttl_s: int) -> Lockout | None:
+        """Take key for ttl_s (one SMS per phone per minute): a lockout while it is taken.
+        Asking again meanwhile does not push the end back."""
+        count, remaining_s = self.store.count(key)
+        if count or self.store.add(key, ttl_s) > 1:
+            return Lockout(retry_after_s=max(1, round(remaining_s or ttl_s)))
         return None
 
     # Captchas: the expected answer is kept server-side, used once, for a few minutes.

@@ -1,10 +1,12 @@
-"""Pages: register, sign in (with a captcha when due), sign out, profile, password change, and
-the password prompt before decisions on the desk."""
+"""Pages: register, sign in (with a captcha when due), sign out, profile, password change,
+password recovery by SMS code, staff password resets, and the password prompt before
+decisions on the desk."""
 
 from __future__ import annotations
 
 import time
 
+from cryptography.fernet import InvalidToken
 from flask import (
     current_app,
     flash,
@@ -19,12 +21,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
+from app import security
 from app.audit import service as audit
 from app.errors import AppError, Invalid, NotFound
 from app.extensions import db, login_manager
 from app.identity import bp, challenge, service
-from app.identity.auth import AUTHENTICATED_AT, address
-from app.identity.models import User
+from app.identity.auth import AUTHENTICATED_AT, address, reauthenticated, role_required
+from app.identity.codes import CODE_SENT, PASSWORD_RESET_DONE, RESET_CODE_SENT, InvalidCode
+from app.identity.models import Role, User
 from app.timeutil import today_local
 from app.urls import safe_next
 
@@ -71,6 +75,27 @@ def end_stale_sessions() -> None:
         session["seen_at"] = now
 
 
+# Where someone who must replace a temporary password may still go.
+OPEN_WITH_TEMPORARY_PASSWORD = frozenset(
+    {"identity.change_password", "identity.logout", "site.switch_language", "static"}
+)
+
+
+@bp.before_app_request
+def require_new_password():
+    """After staff set a temporary password, every page leads to the password change until
+    the trainee has chosen one (the API answers 403 `password_change_required`: auth.api_auth)."""
+    if (
+        request.endpoint in OPEN_WITH_TEMPORARY_PASSWORD
+        or request.path.startswith("/api/")
+        or "_user_id" not in session
+        or not current_user.is_authenticated
+        or not current_user.password_change_required
+    ):
+        return None
+    return redirect(url_for("identity.change_password"))
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     if current_user.is_authenticated:
@@ -78,19 +103,42 @@ def register():
     values = {name: request.form.get(name, "") for name in REGISTER_FIELDS}
     errors: dict[str, str] = {}
     status = 200
-    if request.method == "POST":
+    verify_phone = service.sms_enabled()
+    if request.method == "POST" and verify_phone and request.form.get("send_code"):
+        # Without JavaScript the "send code" button submits the form (sms-code.js calls the
+        # API instead and stays on the page).
+        try:
+            service.request_phone_code(values["phone"], address=address())
+        except AppError as error:
+            db.session.rollback()
+            errors["phone"] = str((error.fields or {}).get("phone") or error.message)
+            status = error.status
+        else:
+            db.session.commit()
+            flash(str(CODE_SENT), "info")
+    elif request.method == "POST":
         service.register_allowed(address())
-        data = dict(values, password=request.form.get("password", ""))
+        data = dict(
+            values,
+            password=request.form.get("password", ""),
+            phone_code=request.form.get("phone_code", ""),
+        )
         if data["password"] != request.form.get("password_confirm", ""):
             errors["password_confirm"] = _("The two passwords differ.")
         try:
-            user = service.register_trainee(data, today=today_local())
+            user = service.register_trainee(data, today=today_local(), verify_phone=verify_phone)
             if errors:
                 raise Invalid(fields=errors)
+        except InvalidCode as error:
+            db.session.commit()  # the try on the code counts; nothing else was written
+            errors.update({k: str(v) for k, v in (error.fields or {}).items()})
+            status = 422
         except Invalid as error:
+            db.session.rollback()
             errors.update({k: str(v) for k, v in (error.fields or {}).items()})
             status = 422
         except AppError as error:  # already registered
+            db.session.rollback()
             errors["id_number"] = str(error.message)
             status = error.status
         else:
@@ -98,8 +146,10 @@ def register():
             start_session(user)
             flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
             return redirect(url_for("identity.profile"))
-        db.session.rollback()
-    return render_template("identity/register.html", values=values, errors=errors), status
+    html = render_template(
+        "identity/register.html", values=values, errors=errors, verify_phone=verify_phone
+    )
+    return html, status
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -172,6 +222,83 @@ def profile():
     return render_template("identity/profile.html", user=current_user)
 
 
+# --- forgotten passwords ---------------------------------------------------------------------
+
+# The session keeps the login typed on the first page, encrypted (session cookies are only
+# signed), so the second page need not ask for the ID number again.
+RESET_LOGIN = "reset_login"
+RESET_LOGIN_CIPHER = "password-reset-login"
+
+
+def _remembered_login() -> str:
+    token = session.get(RESET_LOGIN)
+    if not token:
+        return ""
+    try:
+        return security.decrypt(RESET_LOGIN_CIPHER, token)
+    except InvalidToken:
+        return ""
+
+
+@bp.route("/account/forgot", methods=["GET", "POST"])
+def forgot_password():
+    """Ask for a code texted to the account's phone; the answer never says whether the
+    account exists."""
+    enabled = service.sms_enabled()
+    login_value = request.form.get("login", "")
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST" and enabled:
+        try:
+            service.request_password_reset(login_value, address=address())
+        except AppError as error:
+            db.session.rollback()
+            errors["login"] = str((error.fields or {}).get("login") or error.message)
+            status = error.status
+        else:
+            db.session.commit()
+            session[RESET_LOGIN] = security.encrypt(RESET_LOGIN_CIPHER, login_value.strip())
+            flash(str(RESET_CODE_SENT), "info")
+            return redirect(url_for("identity.forgot_password_confirm"))
+    html = render_template(
+        "identity/forgot.html", enabled=enabled, login_value=login_value, errors=errors
+    )
+    return html, status
+
+
+@bp.route("/account/forgot/confirm", methods=["GET", "POST"])
+def forgot_password_confirm():
+    """Enter the texted code and a new password."""
+    if not service.sms_enabled():
+        return redirect(url_for("identity.forgot_password"))
+    login_value = request.form.get("login") or _remembered_login()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        new = request.form.get("password", "")
+        try:
+            if new != request.form.get("password_confirm", ""):
+                raise Invalid(fields={"password_confirm": _l("The two passwords differ.")})
+            service.reset_password(login_value, request.form.get("code", ""), new)
+        except InvalidCode as error:
+            db.session.commit()  # the try on the code counts
+            errors = {k: str(v) for k, v in (error.fields or {}).items()}
+            status = 422
+        except AppError as error:
+            db.session.rollback()
+            errors = {k: str(v) for k, v in (error.fields or {}).items()}
+            if not errors:
+                errors["code"] = str(error.message)
+            status = error.status
+        else:
+            db.session.commit()
+            session.pop(RESET_LOGIN, None)
+            flash(str(PASSWORD_RESET_DONE), "success")
+            return redirect(url_for("identity.login"))
+    html = render_template("identity/forgot_confirm.html", login_value=login_value, errors=errors)
+    return html, status
+
+
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
@@ -202,3 +329,57 @@ def change_password():
             flash(_("Your password is changed. Other devices have been signed out."), "success")
             return redirect(url_for("identity.profile"))
     return render_template("identity/password.html", errors=errors), status
+
+
+# --- staff: reset a trainee's password after checking identity in person ---------------------
+
+
+def _account_page(found: User | None = None, errors: dict[str, str] | None = None, status=200):
+    html = render_template(
+        "identity/admin_accounts.html",
+        found=found,
+        searched=found is not None or request.method == "POST",
+        id_number="",
+        errors=errors or {},
+    )
+    return html, status
+
+
+@bp.route("/admin/accounts", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def admin_accounts():
+    """Find a trainee by the full ID number on the card in front of you (masked results)."""
+    if request.method == "GET":
+        return _account_page()
+    try:
+        found = service.find_trainee_by_id_number(request.form.get("id_number", ""))
+    except Invalid as error:
+        errors = {k: str(v) for k, v in (error.fields or {}).items()}
+        return _account_page(errors=errors, status=422)
+    if found is None:
+        return _account_page(errors={"id_number": _("No trainee account has this ID number.")})
+    return _account_page(found)
+
+
+@bp.post("/admin/accounts/<int:user_id>/password")
+@role_required(Role.ADMIN)
+@reauthenticated
+def admin_reset_password(user_id: int):
+    """Give the trainee a temporary password, shown once, to be changed at next sign-in."""
+    try:
+        password = service.staff_reset_password(
+            current_user._get_current_object(),
+            user_id,
+            identity_checked=request.form.get("identity_checked") == "yes",
+        )
+    except Invalid as error:
+        db.session.rollback()
+        errors = {k: str(v) for k, v in (error.fields or {}).items()}
+        return _account_page(db.session.get(User, user_id), errors, 422)
+    db.session.commit()
+    user = db.session.get(User, user_id)
+    response = make_response(
+        render_template("identity/temporary_password.html", user=user, password=password)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from app.db import utcnow
+from app.db import savepoint, utcnow
 from app.extensions import db
 from app.jobs.models import ScheduleRun
 
@@ -84,7 +84,7 @@ def _take_turn(name: str, every_s: float, by: str) -> bool:
         return False  # not due: no write, so idle timers never take SQLite's write lock
     if last is None:
         try:
-            with db.session.begin_nested():
+            with savepoint(db.session):
                 db.session.add(ScheduleRun(name=name, last_run_at=None))
         except sa.exc.IntegrityError:
             pass  # another process added it first

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.courses.models import Course, CourseStatus, Lesson, LessonStatus
-from app.db import like_pattern, lock_row, utcnow
+from app.db import lock_row, savepoint, utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.identity.models import Role, User
@@ -186,7 +186,7 @@ def open_session(
         opened_at=clock(),
     )
     try:
-        with db.session.begin_nested():
+        with savepoint(db.session):
             db.session.add(session)
     except IntegrityError:
         # The unique index over open sessions: another start of this trainee won the race
@@ -438,14 +438,24 @@ def _move_pending(session: StudySession, seconds: float) -> LessonProgress:
     return progress
 
 
-def summarize(enrollment: Enrollment) -> dict[str, Any]:
-    """Credited time and completion per lesson and for the whole course."""
-    rows = {
-        row.lesson_id: row
+def progress_rows(enrollments: list[Enrollment]) -> dict[int, dict[int, LessonProgress]]:
+    """The progress rows of many enrolments in one query: enrolment id -> lesson id -> row."""
+    rows: dict[int, dict[int, LessonProgress]] = {e.id: {} for e in enrollments}
+    if rows:
         for row in db.session.scalars(
-            sa.select(LessonProgress).where(LessonProgress.enrollment_id == enrollment.id)
-        )
-    }
+            sa.select(LessonProgress).where(LessonProgress.enrollment_id.in_(rows))
+        ):
+            rows[row.enrollment_id][row.lesson_id] = row
+    return rows
+
+
+def summarize(
+    enrollment: Enrollment, rows: dict[int, LessonProgress] | None = None
+) -> dict[str, Any]:
+    """Credited time and completion per lesson and for the whole course (from `rows`, the
+    enrolment's progress rows by lesson, when the caller loaded them for many enrolments)."""
+    if rows is None:
+        rows = progress_rows([enrollment])[enrollment.id]
     lessons = []
     for lesson in enrollment.course.lessons:
         row = rows.get(lesson.id)
@@ -510,14 +520,3 @@ def reasons_summary(enrollment: Enrollment) -> dict[str, int]:
         .group_by(HeartbeatRecord.reason)
     )
     return dict(db.session.execute(query).all())
-
-
-def published_courses(q: str = "", occupation_prefix: str | None = None) -> list[Course]:
-    query = sa.select(Course).where(Course.status == CourseStatus.PUBLISHED)
-    if q.strip():
-        query = query.where(Course.title.like(like_pattern(q.strip()), escape="\\"))
-    if occupation_prefix:
-        query = query.where(
-            Course.occupation_code.like(like_pattern(occupation_prefix, prefix=True), escape="\\")
-        )
-    return list(db.session.scalars(query.order_by(Course.published_at.desc())))

@@ -10,13 +10,16 @@ from app.catalog import service as catalog
 from app.courses.models import LEVEL_LABELS
 from app.errors import AppError
 from app.extensions import db
+from app.http import int_arg
 from app.identity.auth import role_required
 from app.identity.models import Role
-from app.learning import bp, rules, service
+from app.learning import bp, overview, rules, service
 from app.subsidy import service as subsidy
 from app.verification import service as verification
 from app.verification.views import face_messages
 from media_pipeline.limits import BURST_SPAN_MS, MAX_BURST_FRAMES
+
+COURSES_PER_PAGE = 20
 
 # Why a heartbeat earned less than the time that passed, in the trainee's words.
 REASON_TEXT = {
@@ -50,18 +53,25 @@ def learning_helpers() -> dict:
 
 @bp.get("/courses")
 def catalogue():
-    q = request.args.get("q", "").strip()[:100]
-    group = request.args.get("group", "")
-    groups = catalog.children(None)
-    if group not in {g.code for g in groups}:
-        group = ""
-    courses = service.published_courses(q, group or None)
+    """Published courses: the course search (title, occupation, platform), by occupation."""
+    q = request.args.get("q", "").strip()[: catalog.MAX_QUERY]
+    # `occupation` is any node of the tree (occupation pages link here); `group` is the older
+    # name of the same argument. An unknown code is ignored rather than refused: it came from
+    # a link or a form, and the list without it is still useful.
+    code = (request.args.get("occupation") or request.args.get("group") or "").strip()
+    scope = catalog.get(code) if 0 < len(code) <= catalog.MAX_CODE else None
+    page = int_arg("page", 1, low=1, high=10_000)
+    result = catalog.find_courses(
+        q, occupation=scope.code if scope else None, page=page, per_page=COURSES_PER_PAGE
+    )
+    keep = {"q": q, "occupation": scope.code if scope else ""}  # for the pager's links
     return render_template(
         "learning/catalogue.html",
-        courses=courses,
+        result=result,
         q=q,
-        group=group,
-        groups=groups,
+        scope=scope,
+        pager_args={name: value for name, value in keep.items() if value},
+        groups=catalog.children(None),
         level_labels=LEVEL_LABELS,
     )
 
@@ -91,9 +101,8 @@ def enrol(course_id: int):
 @bp.get("/learn")
 @login_required
 def my_learning():
-    enrollments = service.enrollments_of(current_user)
-    summaries = {e.id: service.summarize(e) for e in enrollments}
-    return render_template("learning/mine.html", enrollments=enrollments, summaries=summaries)
+    face = verification.face_status(current_user) if current_user.role is Role.TRAINEE else None
+    return render_template("learning/mine.html", overview=overview.of(current_user, face))
 
 
 @bp.get("/learn/<int:enrollment_id>")

@@ -45,7 +45,7 @@ def list_platforms() -> None:
 
 @bp.cli.command("token")
 @click.argument("name")
-@click.option("--label", default="")
+@click.option("--label", required=True, help="What the token is for (1 to 100 characters).")
 def new_token(name: str, label: str) -> None:
     """Issue another API token for a platform; printed once, as the last line."""
     try:
@@ -68,7 +68,8 @@ def list_tokens(name: str) -> None:
         raise click_error(error) from None
     for row in rows:
         state = "revoked" if row.revoked_at else f"expires {row.expires_at:%Y-%m-%d}"
-        click.echo(f"{row.id}\t{row.prefix}…\t{state}\t{row.label}")
+        used = f"used {row.last_used_at:%Y-%m-%d %H:%M} UTC" if row.last_used_at else "never used"
+        click.echo(f"{row.id}\t{row.prefix}…\t{state}\t{used}\t{row.label}")
 
 
 @bp.cli.command("revoke")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,11 +11,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
+from app.db import savepoint, utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.identity import service as identity
 from app.identity.models import ApiToken, Role, User
+from app.inputs import visible_strip
 from app.platforms.models import Platform, PlatformStatus
+
+LABEL_MAX = 100
 
 
 def _service_account(platform: Platform) -> User:
@@ -40,7 +45,7 @@ def create(
         contact_email=contact_email.strip()[:254],
     )
     try:
-        with db.session.begin_nested():
+        with savepoint(db.session):
             db.session.add(platform)
             db.session.flush()
             db.session.add(
@@ -82,16 +87,44 @@ def all_platforms() -> list[Platform]:
     return list(db.session.scalars(sa.select(Platform).order_by(Platform.name)))
 
 
-def issue_token(platform: Platform, label: str = "") -> tuple[str, ApiToken]:
+def token_label(raw: str) -> str:
+    """A token's label, trimmed: what it is for (a server, a staging copy), so an admin who
+    revokes one knows which integration stops."""
+    label = " ".join(visible_strip(raw).split())
+    if not 1 <= len(label) <= LABEL_MAX:
+        raise Invalid(
+            _l("Give the token a label of 1 to %(n)d characters.", n=LABEL_MAX),
+            code="invalid_label",
+            fields={"label": _l("Use 1 to %(n)d characters.", n=LABEL_MAX)},
+        )
+    return label
+
+
+def issue_token(platform: Platform, label: str) -> tuple[str, ApiToken]:
     """A new token for the platform: returned once, stored only as a hash."""
+    label = token_label(label)
     ttl_s = current_app.config["PLATFORM_TOKEN_TTL_DAYS"] * 24 * 3600
-    token, row = identity.issue_token(_service_account(platform), ttl_s=ttl_s, label=label[:100])
+    token, row = identity.issue_token(_service_account(platform), ttl_s=ttl_s, label=label)
     _log("platform.token_issue", platform, {"token_id": row.id, "label": row.label})
     return token, row
 
 
 def tokens(platform: Platform) -> list[ApiToken]:
     return identity.tokens_of(_service_account(platform))
+
+
+def token_of(platform: Platform, token_id: int) -> ApiToken:
+    row = next((t for t in tokens(platform) if t.id == token_id), None)
+    if row is None:
+        raise NotFound(_l("This platform has no such token."))
+    return row
+
+
+def token_state(row: ApiToken, now: datetime | None = None) -> str:
+    """`active`, `expired` or `revoked`: what a list of tokens says about each."""
+    if row.revoked_at is not None:
+        return "revoked"
+    return "active" if row.usable_at(now or utcnow()) else "expired"
 
 
 def revoke_token(platform: Platform, token_id: int) -> ApiToken:

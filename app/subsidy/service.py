@@ -31,6 +31,7 @@ from app.extensions import db
 from app.identity.models import User
 from app.learning.models import Enrollment, HeartbeatRecord, LessonProgress, StudySession
 from app.learning.rules import Reason as BeatReason
+from app.notifications import service as notifications
 from app.subsidy import rules
 from app.subsidy.models import Action, Appeal, Decision, SpotCheck, SubsidyStandard
 from app.verification.models import (
@@ -84,7 +85,7 @@ def reason_json(reason: rules.Reason) -> dict[str, Any]:
 # --- facts --------------------------------------------------------------------------------
 
 
-def _facts(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
+def facts_of(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
     """The rules' inputs for many enrolments in a fixed number of queries."""
     ids = [e.id for e in enrollments]
     if not ids:
@@ -196,7 +197,7 @@ def _facts(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
 
 
 def facts_for(enrollment: Enrollment) -> rules.Facts:
-    return _facts([enrollment])[enrollment.id]
+    return facts_of([enrollment])[enrollment.id]
 
 
 def assess(enrollment: Enrollment) -> rules.Assessment:
@@ -206,16 +207,26 @@ def assess(enrollment: Enrollment) -> rules.Assessment:
 # --- standards ----------------------------------------------------------------------------
 
 
+def standards_of(courses: list[Course]) -> dict[int, SubsidyStandard | None]:
+    """Each course's standard: its occupation's at its level, else the occupation's general
+    one (None when neither exists). One query for any number of courses."""
+    rows: dict[str, list[SubsidyStandard]] = defaultdict(list)
+    codes = {course.occupation_code for course in courses}
+    for row in db.session.scalars(
+        sa.select(SubsidyStandard).where(SubsidyStandard.occupation_code.in_(codes))
+    ):
+        rows[row.occupation_code].append(row)
+    found: dict[int, SubsidyStandard | None] = {}
+    for course in courses:
+        candidates = rows[course.occupation_code]
+        exact = [row for row in candidates if row.level is not None and row.level == course.level]
+        general = [row for row in candidates if row.level is None]
+        found[course.id] = (exact or general or [None])[0]
+    return found
+
+
 def standard_for(course: Course) -> SubsidyStandard | None:
-    """The standard of the course's occupation at its level, else the occupation's general one."""
-    rows = db.session.scalars(
-        sa.select(SubsidyStandard).where(
-            SubsidyStandard.occupation_code == course.occupation_code,
-            sa.or_(SubsidyStandard.level.is_(None), SubsidyStandard.level == course.level),
-        )
-    ).all()
-    exact = [row for row in rows if row.level is not None]
-    return (exact or rows or [None])[0]
+    return standards_of([course])[course.id]
 
 
 def standards() -> list[SubsidyStandard]:
@@ -293,30 +304,40 @@ class Subsidy:
     certificate_no: str | None
 
 
-def _amount(enrollment: Enrollment, assessment: rules.Assessment) -> Decimal | None:
-    """What is paid: the amount fixed by the decision once eligible, nothing once rejected,
-    and until then what the standard would pay today."""
+def amount_due(
+    assessment: rules.Assessment, grant: Decision | None, standard: SubsidyStandard | None
+) -> Decimal | None:
+    """What is paid: the amount fixed by the granting decision once eligible, nothing once
+    rejected, and until then what the standard would pay today."""
     if assessment.status is rules.Status.INELIGIBLE:
         return Decimal("0.00")
-    if assessment.status is rules.Status.ELIGIBLE:
-        decision = _grant(enrollment)
-        if decision is not None:
-            return decision.amount_yuan
-    standard = standard_for(enrollment.course)
+    if assessment.status is rules.Status.ELIGIBLE and grant is not None:
+        return grant.amount_yuan
     return standard.amount_yuan if standard else None
 
 
-def _grant(enrollment: Enrollment) -> Decision | None:
-    """The latest decision that granted the subsidy (an approval or the rules' own)."""
-    return db.session.scalar(
+def _amount(enrollment: Enrollment, assessment: rules.Assessment) -> Decimal | None:
+    return amount_due(assessment, _grant(enrollment), standard_for(enrollment.course))
+
+
+def grants_of(ids: list[int]) -> dict[int, Decision]:
+    """The latest decision that granted each enrolment's subsidy (an approval or the rules'
+    own), for those that have one. One query for any number of enrolments."""
+    latest: dict[int, Decision] = {}
+    for decision in db.session.scalars(
         sa.select(Decision)
         .where(
-            Decision.enrollment_id == enrollment.id,
+            Decision.enrollment_id.in_(ids),
             Decision.action.in_([Action.APPROVE, Action.ELIGIBLE]),
         )
-        .order_by(Decision.id.desc())
-        .limit(1)
-    )
+        .order_by(Decision.id)
+    ):
+        latest[decision.enrollment_id] = decision
+    return latest
+
+
+def _grant(enrollment: Enrollment) -> Decision | None:
+    return grants_of([enrollment.id]).get(enrollment.id)
 
 
 def subsidy_of(enrollment: Enrollment, facts: rules.Facts | None = None) -> Subsidy:
@@ -385,6 +406,13 @@ def settle(enrollment: Enrollment) -> rules.Assessment:
             db.session.add(decision)
             db.session.flush()
             log("subsidy.eligible", None, "enrollment", enrollment.id, _decision_detail(decision))
+            notifications.notify(
+                enrollment.trainee_id,
+                "subsidy_decided",
+                enrollment_id=enrollment.id,
+                status="eligible",
+                amount=None if decision.amount_yuan is None else str(decision.amount_yuan),
+            )
         if certificates.current_for(enrollment.id) is None:
             certificates.issue(enrollment.id, hours=round(facts.verified_s / 3600, 2))
         _keep_evidence(enrollment)
@@ -561,6 +589,13 @@ def decide(enrollment_id: int, decision: Any, reason: Any, *, auditor: User) -> 
     db.session.flush()
     log(f"subsidy.{action.value}", auditor, "enrollment", enrollment.id, _decision_detail(row))
     settle(enrollment)
+    notifications.notify(
+        enrollment.trainee_id,
+        "appeal_decided" if "appealed" in current.signals else "subsidy_decided",
+        enrollment_id=enrollment.id,
+        status=assess(enrollment).status.value,
+        amount=None if row.amount_yuan is None else str(row.amount_yuan),
+    )
     return row
 
 
@@ -677,7 +712,7 @@ def _load(ids: Iterable[int]) -> list[Enrollment]:
 def review_queue(limit: int = 200) -> list[QueueItem]:
     """Enrolments waiting for an auditor, riskiest first, then those waiting longest."""
     enrollments = _load(_candidates())
-    facts = _facts(enrollments)
+    facts = facts_of(enrollments)
     trainees = {
         user.id: user
         for user in db.session.scalars(
@@ -747,7 +782,7 @@ def archive(user: User) -> list[dict[str, Any]]:
             .options(selectinload(Enrollment.course).selectinload(Course.lessons))
         )
     )
-    facts = _facts(enrollments)
+    facts = facts_of(enrollments)
     issued: dict[int, list[Any]] = defaultdict(list)
     for certificate in certificates.certificates_of(user.id):
         issued[certificate.enrollment_id].append(certificates.public_json(certificate))

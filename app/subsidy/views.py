@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.courses.models import LEVEL_LABELS, CourseLevel
@@ -18,59 +17,12 @@ from app.identity.models import STAFF_ROLES, Role
 from app.study import workflow
 from app.subsidy import bp, desk, service
 from app.subsidy.api import image_redirect
-from app.subsidy.rules import Status
-from app.verification.models import FlagStatus
 from app.verification.views import face_messages
-
-STATUS_LABELS = {
-    Status.IN_PROGRESS.value: _l("In progress"),
-    Status.ELIGIBLE.value: _l("Eligible for the subsidy"),
-    Status.NEEDS_REVIEW.value: _l("Waiting for an auditor"),
-    Status.INELIGIBLE.value: _l("Not eligible"),
-    # identity flags
-    FlagStatus.OPEN.value: _l("Open"),
-    FlagStatus.CLEARED.value: _l("Cleared: two different people"),
-    FlagStatus.CONFIRMED.value: _l("Confirmed: one person"),
-}
-
-
-ACTION_LABELS = {
-    "approve": _l("Approved by an auditor"),
-    "reject": _l("Rejected by an auditor"),
-    "clear_check": _l("Failed check cleared by an auditor"),
-    "eligible": _l("Eligible under the rules"),
-}
-
-# Short names of the reasons, for the desk's tags.
-REASON_LABELS = {
-    "check_mismatch": _l("Someone else's face"),
-    "check_replay": _l("Replayed picture"),
-    "check_liveness_failed": _l("Not live"),
-    "check_multiple_faces": _l("Several faces"),
-    "check_no_face": _l("No face"),
-    "check_expired": _l("Check missed"),
-    "duplicate_identity": _l("Duplicate identity"),
-    "possible_duplicate": _l("Possible duplicate"),
-    "spot_check": _l("Spot check"),
-    "appealed": _l("Appeal"),
-    "rejection_proposed": _l("Rejection to confirm"),
-    "skipped_ahead": _l("Skipped ahead"),
-}
-
-
-def status_label(value: str) -> str:
-    return str(STATUS_LABELS.get(value, value))
 
 
 @bp.app_context_processor
-def labels() -> dict[str, Any]:
-    return {
-        "status_label": status_label,
-        "reason_label": lambda code: str(REASON_LABELS.get(code, code)),
-        "action_label": lambda code: str(ACTION_LABELS.get(code, code)),
-        "level_labels": LEVEL_LABELS,
-        "reason_max": service.MAX_REASON,
-    }
+def desk_helpers() -> dict[str, Any]:
+    return {"level_labels": LEVEL_LABELS, "reason_max": service.MAX_REASON}
 
 
 def _act(work: Callable[[], Any], done: str) -> bool:
@@ -135,11 +87,13 @@ def evidence_image(evidence_id: int):
     return image_redirect(desk.evidence_for_view(evidence_id, current_user), current_user)
 
 
-def _back(enrollment_id: int, *, ok: bool = False):
-    """Back to the enrolment, or on to the next one in the queue after a final decision."""
+def _back(enrollment_id: int, *, ok: bool = False, anchor: str = "decision"):
+    """Back to the enrolment, at the part acted on (desk.js puts the focus back there and
+    the page where it was), or on to the next one in the queue after a final decision."""
     following = request.form.get("next", type=int)
-    target = following if ok and following else enrollment_id
-    return redirect(url_for("subsidy.review", enrollment_id=target))
+    if ok and following:
+        return redirect(url_for("subsidy.review", enrollment_id=following))
+    return redirect(url_for("subsidy.review", enrollment_id=enrollment_id, _anchor=anchor))
 
 
 @bp.post("/audit/enrollments/<int:enrollment_id>/decision")
@@ -170,7 +124,7 @@ def clear_check(check_id: int):
         lambda: service.clear_check(check_id, request.form.get("reason"), auditor=current_user),
         _("Face check %(id)d cleared.", id=check_id),
     )
-    return _back(enrollment_id)
+    return _back(enrollment_id, anchor=f"check-{check_id}")
 
 
 def _return_to(default: str):
@@ -212,7 +166,7 @@ def resolve_flag(flag_id: int):
         ),
         _("Identity flag %(id)d closed.", id=flag_id),
     )
-    return _return_to(url_for("subsidy.flag", flag_id=flag_id))
+    return _return_to(url_for("subsidy.flag", flag_id=flag_id, _anchor="decision"))
 
 
 @bp.get("/audit/references/<int:reference_id>")
@@ -251,7 +205,7 @@ def decide_reference(reference_id: int):
         ),
         _("Reference face %(id)d decided.", id=reference_id),
     )
-    return redirect(url_for("subsidy.reference", reference_id=reference_id))
+    return redirect(url_for("subsidy.reference", reference_id=reference_id, _anchor="decision"))
 
 
 # --- standards ------------------------------------------------------------------------------

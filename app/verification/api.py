@@ -17,6 +17,7 @@ from media_pipeline.limits import MAX_IMAGE_BYTES
 @bp.put("/api/v1/me/face")
 @api_auth(Role.TRAINEE)
 def api_enrol_face():
+    service.require_consent(api_user())  # before anything of the photo is read
     images = uploaded_files(
         "image", "image", max_files=1, max_bytes=MAX_IMAGE_BYTES, too_large=service.too_large()
     )

@@ -30,7 +30,6 @@ from app.cli import click_error
 from app.db import utcnow
 from app.errors import AppError
 from app.extensions import db
-from app.media.service import storage
 from app.study import workflow
 from app.verification import bp, service
 from app.verification.models import (
@@ -594,14 +593,7 @@ def purge(dry_run: bool) -> None:
         )
         db.session.rollback()
         return
-    store = storage()
-    for evidence in plan.due:
-        if evidence.key is not None:
-            # Deleting a missing object is no error, so a run that dies before the commit
-            # below is simply run again.
-            store.delete(evidence.key)
-        evidence.key = None
-        evidence.purged_at = now
+    service.purge_evidence(plan.due, now)
     run = PurgeRun(ran_at=now, purged=len(plan.due), cutoff=now)
     db.session.add(run)
     db.session.flush()

@@ -37,6 +37,7 @@ from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Payload
 from app.extensions import db
 from app.identity.models import User
 from app.media.service import storage
+from app.notifications import service as notifications
 from app.verification.models import (
     AnswerStatus,
     Check,
@@ -154,6 +155,14 @@ def describe_score(score: float | None, model_name: str | None, limit: float | N
     return str(_l("face similarity %(s)s (the same person at %(t)s or more)", **values))
 
 
+def require_consent(user: User) -> None:
+    """No face processing without a recorded consent (403 `consent_required`)."""
+    # Imported here: consent's withdrawal erases face data through this module.
+    from app.consent import service as consent
+
+    consent.require(user)
+
+
 # --- evidence -----------------------------------------------------------------------------
 
 
@@ -243,6 +252,73 @@ def _matches_stored(engine: ModuleType, key: str, candidates: list[bytes]) -> bo
     except (ObjectNotFound, engine.FaceError):
         return False  # purged since, or unreadable: nothing to be a copy of
     return any(engine.same_picture(engine.decode_image(data), stored) for data in candidates)
+
+
+def purge_evidence(rows: list[Evidence], now: datetime) -> None:
+    """Delete the stored images of these evidence rows and mark the rows purged (they stay,
+    without a key). Used by the retention purge and by a withdrawal of consent.
+
+    The images go first, before the caller commits: a run that dies in between leaves rows
+    still unpurged, which the next run deletes again (deleting a missing object is no
+    error), and never an image that no row remembers.
+    """
+    store = storage()
+    for evidence in rows:
+        if evidence.key is not None:
+            store.delete(evidence.key)
+        evidence.key = None
+        evidence.purged_at = now
+
+
+@dataclass(frozen=True)
+class Erased:
+    references: int
+    images_deleted: int
+    images_kept: int
+
+
+def erase_face_data(user: User, *, now: datetime) -> Erased:
+    """A trainee withdrew consent: delete every reference face (so every encoding) and every
+    stored image, but the images behind a subsidy decision already made (granted, approved or
+    rejected): those stay until their retention date, as the evidence behind public money,
+    and `flask evidence purge` removes them then. Flushed; the caller commits. Repeatable."""
+    from app.learning.models import Enrollment, StudySession
+    from app.subsidy.models import Action, Decision
+
+    decided = (
+        sa.select(Decision.enrollment_id)
+        .join(Enrollment, Enrollment.id == Decision.enrollment_id)
+        .where(
+            Enrollment.trainee_id == user.id,
+            Decision.action.in_([Action.APPROVE, Action.REJECT, Action.ELIGIBLE]),
+        )
+    )
+    backing_checks = (
+        sa.select(Check.id)
+        .join(StudySession, StudySession.id == Check.session_id)
+        .where(Check.user_id == user.id, StudySession.enrollment_id.in_(decided))
+    )
+    has_decision = db.session.scalar(decided.limit(1)) is not None
+    backing = Evidence.check_id.in_(backing_checks)
+    if has_decision:  # the reference the snapshots were compared with backs them too
+        backing = sa.or_(backing, Evidence.kind == EvidenceKind.REFERENCE)
+    stored = sa.and_(Evidence.user_id == user.id, Evidence.purged_at.is_(None))
+    doomed = list(
+        db.session.scalars(
+            sa.select(Evidence).where(stored, sa.not_(backing)).order_by(Evidence.id)
+        )
+    )
+    kept = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Evidence).where(stored, backing)
+    )
+    references = db.session.execute(
+        sa.delete(FaceReference)
+        .where(FaceReference.user_id == user.id)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    purge_evidence(doomed, now)
+    db.session.flush()
+    return Erased(int(references or 0), len(doomed), int(kept or 0))
 
 
 # --- enrolment ----------------------------------------------------------------------------
@@ -340,6 +416,7 @@ def enrol_face(user: User, data: bytes) -> Enrolment:
     """
     if user.role.value != "trainee":
         raise Forbidden(_l("Only trainees enrol a face."))
+    require_consent(user)
     engine = faces()
     face_model = model()
     try:
@@ -367,6 +444,9 @@ def enrol_face(user: User, data: bytes) -> Enrolment:
     db.session.add(reference)
     flags = _flag_duplicates(user, analysis.encoding, face_model)
     db.session.flush()
+    if flags:
+        strictest = min(flags, key=lambda flag: flag.code != "duplicate_identity")
+        notifications.notify(user.id, "identity_flag", code=strictest.code, flag_id=strictest.id)
     return Enrolment(reference, flags)
 
 
@@ -489,7 +569,9 @@ def confirmed_duplicate(user: User) -> bool:
 
 def require_verified_identity(user: User) -> None:
     """Studying needs an enrolled face, no open duplicate-identity flag (a possible duplicate
-    is only queued for an auditor) and no flag staff confirmed as the same person."""
+    is only queued for an auditor) and no flag staff confirmed as the same person; and, before
+    all, a standing consent to face processing."""
+    require_consent(user)
     if active_reference(user) is None:
         raise Forbidden(_l("Enrol your face before studying."), code="face_not_enrolled")
     if confirmed_duplicate(user):
@@ -600,6 +682,11 @@ def close_check(
     check.model = judged.model if judged else None
     check.answered_at = utcnow()
     check.settled_s = round(settled_s, 3)
+    if not passed:
+        kind = "check_missed" if code == "expired" else "check_failed"
+        notifications.notify(
+            check.user_id, kind, code=code, check_id=check.id, session_id=check.session_id
+        )
 
 
 def cancel_check(check: Check, *, code: str) -> None:
@@ -644,6 +731,8 @@ def validate_answer(user: User, check: Check, frames: list[bytes]) -> FaceRefere
         raise Conflict(_l("This check is already closed."), code="check_closed", result=check.code)
     if judging(check):
         raise Conflict(_l("Your answer to this check is still being judged."), code="check_judging")
+    # Withdrawn meanwhile (the worker judges later): refused, and the refusal is recorded.
+    require_consent(user)
     reference = active_reference(user)
     if reference is None:
         raise Forbidden(_l("Enrol your face before studying."), code="face_not_enrolled")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from app.consent import service as consent
 from app.identity.auth import role_required
 from app.identity.models import Role
 from app.verification import bp, service
@@ -54,6 +56,10 @@ def face_messages() -> dict[str, str]:
 @bp.get("/me/face")
 @role_required(Role.TRAINEE)
 def enrol_page():
+    if not consent.has_consent(current_user.id):
+        # No face is taken without a recorded consent: the text first.
+        flash(_("Please read and accept the consent to face processing first."), "info")
+        return redirect(url_for("consent.consent_page", next=url_for("verification.enrol_page")))
     return render_template(
         "verification/face.html",
         status=service.face_status(current_user),

@@ -13,6 +13,11 @@
 
   function mover(items, onEnter) {
     var index = -1;
+    // Focus moved by Tab, a click or a restored place counts as the current item.
+    document.addEventListener("focusin", function (event) {
+      var at = items.indexOf(event.target);
+      if (at >= 0) { index = at; }
+    });
     function go(step) {
       if (!items.length) { return; }
       index = Math.max(0, Math.min(items.length - 1, index + step));
@@ -30,6 +35,7 @@
   var desk = document.querySelector("[data-desk]");
   var checks = mover(Array.prototype.slice.call(document.querySelectorAll(".check-card")));
   var decision = document.getElementById("decision");
+  var PLACE = "veriskill.desk.place";
   var chosen = null;
 
   if (decision) {
@@ -41,6 +47,7 @@
       var hidden = document.createElement("input");
       hidden.type = "hidden"; hidden.name = "decision"; hidden.value = chosen.value;
       decision.appendChild(hidden);
+      savePlace();  // submit() sends no submit event
       decision.submit();
     });
   }
@@ -50,6 +57,50 @@
     chosen = decision.querySelector("[data-key=" + key + "]");
     decision.querySelectorAll("button").forEach(function (b) { b.classList.toggle("chosen", b === chosen); });
     decision.querySelector("textarea").focus();
+  }
+
+  // Keep the auditor's place across a decision: the form's POST redirects back to the part of
+  // the page acted on (#check-12, #flag-3, #decision). The page scrolls back to where it was
+  // and the focus goes to the next check after the one acted on (or to that part itself).
+  function savePlace() {
+    try {
+      sessionStorage.setItem(PLACE, JSON.stringify(
+        { path: location.pathname, y: window.scrollY, at: Date.now() }));
+    } catch (e) { /* private mode: the anchor alone still brings the part into view */ }
+  }
+  document.querySelectorAll("form[data-keep-place]").forEach(function (form) {
+    form.addEventListener("submit", savePlace);
+  });
+
+  function restorePlace() {
+    var saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(PLACE) || "null");
+      sessionStorage.removeItem(PLACE);
+    } catch (e) { saved = null; }
+    var target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+    if (!target) { return; }
+    var focus = target;
+    if (target.classList.contains("check-card")) {
+      var cards = Array.prototype.slice.call(document.querySelectorAll(".check-card"));
+      var at = cards.indexOf(target);
+      focus = cards[at + 1] || target;
+    }
+    focus.focus({ preventScroll: true });
+    if (saved && saved.path === location.pathname && Date.now() - saved.at < 120000) {
+      window.scrollTo(0, saved.y);
+    }
+    if (!isVisible(focus)) { focus.scrollIntoView({ block: "nearest" }); }
+  }
+
+  function isVisible(element) {
+    var box = element.getBoundingClientRect();
+    return box.bottom > 0 && box.top < window.innerHeight;
+  }
+
+  if (location.hash) {
+    // After the browser's own jump to the anchor, so ours is the last word.
+    window.addEventListener("load", function () { window.setTimeout(restorePlace, 0); });
   }
 
   document.addEventListener("keydown", function (event) {

@@ -10,7 +10,9 @@
   var csrf = document.querySelector("meta[name=csrf-token]").content;
   var stream = null;
   VeriSkillCamera.open(video).then(function (s) { stream = s; }).catch(function () {
-    document.getElementById("take").disabled = true;
+    var take = document.getElementById("take");
+    take.disabled = true;
+    take.setAttribute("aria-disabled", "true");
   });
   function send(blob) {
     var form = new FormData();
@@ -21,8 +23,10 @@
       .then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); })
       .then(function (reply) {
         if (reply[0] === 200) {
-          result.className = "flash flash-success";
-          result.textContent = reply[1].status === "active" ? messages.passed : "";
+          // A new photo after studying waits for staff: say so, never an empty green box.
+          var active = reply[1].status === "active";
+          result.className = active ? "flash flash-success" : "flash";
+          result.textContent = active ? messages.passed : messages.pending_approval;
           document.getElementById("continue").hidden = false;
           VeriSkillCamera.close(stream);
         } else {

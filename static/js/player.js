@@ -51,12 +51,16 @@
   // Face checks: the server asks (at the start, at moments it alone chooses, and to confirm
   // the last stretch of a lesson); the video stays paused until the check is decided. The
   // dialog says what is happening: the prompt and a count-down before the camera takes its
-  // photos, judging, a retry with the tries left, or the final result.
+  // photos, judging (a spinner and the seconds waited), a retry with the tries left, or the
+  // final result. It is a native modal <dialog>: the page behind is inert while it is open.
   var dialog = document.getElementById("check");
   var panel = dialog.querySelector(".check-panel");
   var checkCamera = document.getElementById("check-camera");
   var checkStatus = document.getElementById("check-status");
   var checkTries = document.getElementById("check-tries");
+  var spinner = document.getElementById("check-spinner");
+  var waited = document.getElementById("check-waited");
+  var shootButton = document.getElementById("check-shoot");
   var continueButton = document.getElementById("check-continue");
   var intro = document.getElementById("check-intro");
   var introText = intro.textContent;
@@ -66,7 +70,11 @@
   var cameraStream = null;
   var countdown = null;
   var lead = null;
+  var judgingTimer = null;
   var returnFocus = null;
+  // What the camera button does now: "shoot" (take the photos before the count-down ends),
+  // "camera" (try opening the camera again), or null (disabled: opening, capturing, judging).
+  var shootAction = null;
 
   function fill(text, n) { return (text || "").replace("{n}", String(n)); }
   function status(text) { checkStatus.textContent = text || ""; }
@@ -76,14 +84,68 @@
     checkTries.textContent = check.attempts ? fill(faceMessages.tries_left, left) : "";
   }
 
+  // The camera button: enabled only when pressing it does something. A disabled button is
+  // also aria-disabled and loses focus to the panel first, so focus never leaves the dialog.
+  function setShoot(action) {
+    shootAction = action;
+    var enabled = action !== null;
+    if (!enabled && document.activeElement === shootButton) { panel.focus(); }
+    shootButton.disabled = !enabled;
+    shootButton.setAttribute("aria-disabled", enabled ? "false" : "true");
+    shootButton.textContent = action === "camera"
+      ? dialog.dataset.retryCameraText : dialog.dataset.shootText;
+  }
+
+  // While the server judges (4-6 s, longer in a worker queue): a spinner, the seconds waited,
+  // and the panel marked busy. The status line (aria-live) says what is happening.
+  function judging(on) {
+    window.clearInterval(judgingTimer);
+    spinner.hidden = !on;
+    waited.textContent = "";
+    dialog.classList.toggle("is-judging", on);
+    if (on) {
+      panel.setAttribute("aria-busy", "true");
+      var started = Date.now();
+      judgingTimer = window.setInterval(function () {
+        waited.textContent = fill(dialog.dataset.waitedText, Math.round((Date.now() - started) / 1000));
+      }, 1000);
+    } else {
+      panel.removeAttribute("aria-busy");
+    }
+  }
+
+  function openDialog() {
+    if (dialog.open) { return; }
+    if (typeof dialog.showModal === "function") {
+      dialog.showModal();
+    } else {
+      dialog.setAttribute("open", "");
+    }
+    panel.focus();
+  }
+
+  function openCamera(check) {
+    setShoot(null);
+    var ready = cameraStream ? Promise.resolve(cameraStream) : VeriSkillCamera.open(checkCamera);
+    ready.then(function (stream) {
+      cameraStream = stream;
+      prepare(check);
+    }).catch(function () {
+      status(faceMessages.no_camera);
+      setShoot("camera");
+    });
+  }
+
   function showCheck(check) {
     if (!check || (pendingCheck && pendingCheck.id === check.id)) { return; }
     pendingCheck = check;
     video.pause();
-    returnFocus = document.activeElement;
-    dialog.hidden = false;
+    if (!dialog.open) {
+      returnFocus = document.activeElement;
+    }
     continueButton.hidden = true;
-    panel.focus();
+    judging(false);
+    openDialog();
     status("");
     showTries(check);
     intro.textContent = check.kind === "closing" ? faceMessages.closing : introText;
@@ -94,17 +156,11 @@
       var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
       document.getElementById("check-countdown").textContent = clock(left);
     }, 500);
-    var ready = cameraStream ? Promise.resolve(cameraStream) : VeriSkillCamera.open(checkCamera);
-    ready.then(function (stream) {
-      cameraStream = stream;
-      prepare(check);
-    }).catch(function () {
-      status(faceMessages.no_camera);
-    });
+    openCamera(check);
   }
 
   // Count down before the burst: a person needs the prompt on screen for a moment before
-  // they can blink or turn their head on cue.
+  // they can blink or turn their head on cue. The camera button skips the rest of the wait.
   function prepare(check) {
     var seconds = check.challenge ? limits.prompt_lead_s : limits.prompt_lead_still_s;
     if (check.kind === "closing") { seconds += limits.prompt_lead_closing_extra_s; }
@@ -115,6 +171,8 @@
       seconds -= 1;
     }
     window.clearInterval(lead);
+    judging(false);
+    setShoot("shoot");
     tick();
     lead = window.setInterval(tick, 1000);
   }
@@ -123,19 +181,27 @@
     pendingCheck = null;
     window.clearInterval(countdown);
     window.clearInterval(lead);
+    judging(false);
+    setShoot(null);
     VeriSkillCamera.close(cameraStream);
     cameraStream = null;
-    dialog.hidden = true;
-    if (returnFocus && returnFocus.focus) { returnFocus.focus(); }
+    if (dialog.open) { dialog.close(); }
+    if (returnFocus && returnFocus.focus && document.contains(returnFocus)) {
+      returnFocus.focus();
+    }
+    returnFocus = null;
     say(message);
   }
 
   function answer() {
     if (!pendingCheck) { return; }
     var check = pendingCheck;
+    window.clearInterval(lead);
+    setShoot(null);
     status(faceMessages.capturing);
     VeriSkillCamera.burst(checkCamera, limits.burst_frames, limits.burst_span_ms).then(function (frames) {
       status(faceMessages.checking);
+      judging(true);
       var form = new FormData();
       frames.forEach(function (blob, index) { form.append("frames", blob, index + ".jpg"); });
       return fetch("/api/v1/checks/" + check.id, {
@@ -144,9 +210,10 @@
     }).then(function (reply) {
       // Where workers judge checks the answer is queued (202): wait for their verdict, as
       // for an earlier answer still being judged.
-      var judging = reply[0] === 409 && reply[1].error && reply[1].error.code === "check_judging";
-      return reply[0] === 202 || judging ? verdictOf(check) : reply;
+      var busy = reply[0] === 409 && reply[1].error && reply[1].error.code === "check_judging";
+      return reply[0] === 202 || busy ? verdictOf(check) : reply;
     }).then(function (reply) {
+      judging(false);
       var data = reply[1];
       if (reply[0] === 200 && data.passed) {
         closeCheck(faceMessages.passed);
@@ -175,13 +242,32 @@
     });
   }
 
+  shootButton.addEventListener("click", function () {
+    if (!pendingCheck || shootAction === null) { return; }
+    if (shootAction === "camera") { openCamera(pendingCheck); } else { answer(); }
+  });
   continueButton.addEventListener("click", function () { closeCheck(""); beat(); });
-  // The dialog is modal: Tab stays inside it.
+  // Escape must not dismiss a check the server is waiting for; if the browser closes the
+  // dialog anyway (a repeated Escape), it opens again.
+  dialog.addEventListener("cancel", function (event) { event.preventDefault(); });
+  dialog.addEventListener("close", function () {
+    if (pendingCheck) { openDialog(); }
+  });
+  // Tab and Shift+Tab go round the dialog's enabled controls; with none (while judging) focus
+  // stays on the panel. The modal dialog already keeps focus off the page behind it; this
+  // also keeps it off the browser's own toolbar.
   dialog.addEventListener("keydown", function (event) {
     if (event.key !== "Tab") { return; }
-    var target = continueButton.hidden ? panel : continueButton;
+    var stops = [shootButton, continueButton].filter(function (el) {
+      return !el.disabled && !el.hidden;
+    });
     event.preventDefault();
-    target.focus();
+    if (!stops.length) { panel.focus(); return; }
+    var at = stops.indexOf(document.activeElement);
+    var next = event.shiftKey
+      ? (at <= 0 ? stops.length - 1 : at - 1)
+      : (at === -1 || at === stops.length - 1 ? 0 : at + 1);
+    stops[next].focus();
   });
 
   // Poll the check about once a second while a worker judges it; the state it ends in reads

@@ -466,7 +466,11 @@ def test_platform_decisions_from_the_command_line_are_logged(runner, fresh_app):
     created = runner.invoke(args=["platforms", "create", "匠心学院"])
     assert created.exit_code == 0, created.output
     token = created.stdout.strip().splitlines()[-1]
-    for args in (["suspend", "匠心学院"], ["activate", "匠心学院"], ["token", "匠心学院"]):
+    for args in (
+        ["suspend", "匠心学院"],
+        ["activate", "匠心学院"],
+        ["token", "匠心学院", "--label", "备用"],
+    ):
         assert runner.invoke(args=["platforms", *args]).exit_code == 0
     with fresh_app.app_context():
         platform = db.session.scalar(sa.select(Platform))

@@ -24,7 +24,7 @@ from app.extensions import db
 from app.identity.models import Role, User, mask_name
 from app.learning import service as learning
 from app.platforms import service as platforms
-from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir
+from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir, sideways_overflow
 from tests.conftest import (
     TRAINEE_ID,
     TRAINEE_PASSWORD,
@@ -470,7 +470,7 @@ def test_certificate_pages_fit_phones_and_print_on_one_a4_page(
         }
         for name, path in pages.items():
             page.goto(base + path)
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            overflow = sideways_overflow(page)
             assert overflow <= 0, f"{path} is {overflow}px too wide at {width}px"
             if shots:
                 page.screenshot(path=shots / f"certs-{name}-{width}.png", full_page=True)
@@ -485,7 +485,7 @@ def test_certificate_pages_fit_phones_and_print_on_one_a4_page(
         page.wait_for_url(lambda url: "/login" not in url)
         response = page.goto(f"{base}/certificates/{certificate.number}")
         assert response.status == 200
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        overflow = sideways_overflow(page)
         assert overflow <= 0, f"the certificate is {overflow}px too wide at {width}px"
         qr = page.locator("svg.qr").bounding_box()
         assert qr and qr["width"] >= 120 and abs(qr["width"] - qr["height"]) < 1
@@ -517,7 +517,7 @@ def test_certificate_pages_fit_phones_and_print_on_one_a4_page(
         ):
             page.goto(base + path)
             assert page.locator(marker).is_visible(), name
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            overflow = sideways_overflow(page)
             assert overflow <= 0, f"{path} is {overflow}px too wide at {width}px"
             if shots:
                 page.screenshot(path=shots / f"certs-{name}-{width}.png", full_page=True)

@@ -7,13 +7,17 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
 
+from app.audit.models import AuditEntry
+from app.courses.models import CaptionChange, Course, CourseStatus
+from app.extensions import db
 from app.identity.models import Role
 from app.jobs.service import run_pending
 from media_pipeline import video
 from media_pipeline.storage import MinioStorage
 from tests.browser import chromium, live_server
-from tests.conftest import bearer, make_platform, make_staff
+from tests.conftest import bearer, csrf_from, make_platform, make_staff, sign_in_page
 from tests.courses.helpers import CLIP, add_lesson, create_course, upload_whole
 
 SRT = "1\n00:00:00,500 --> 00:00:03,000\n安全第一\n\n2\n00:00:03,500 --> 00:00:06,000\n规范操作\n"
@@ -110,20 +114,86 @@ def test_captions_join_the_master_playlist(client, fresh_app):
     assert vtt.startswith("WEBVTT") and "X-TIMESTAMP-MAP" in vtt and "安全第一" in vtt
 
 
-def test_captions_cannot_change_once_the_course_is_submitted(client, fresh_app):
+def post_captions(client, token, lesson_id, text: str, language: str = "zh-CN"):
+    return client.post(
+        f"/api/v1/lessons/{lesson_id}/captions",
+        data={"language": language, "file": (io.BytesIO(text.encode()), "lesson.srt")},
+        headers=bearer(token),
+    )
+
+
+def served_vtt(client, token, lesson_id) -> str:
+    body = lesson_json(client, token, lesson_id)
+    master = client.get(path_of(body["playlist_url"])).get_data(as_text=True)
+    base = urlsplit(body["playlist_url"]).path.rsplit("/", 1)[0]
+    sub_uri = master.split("TYPE=SUBTITLES")[1].split('URI="')[1].split('"')[0]
+    playlist = client.get(f"{base}/{sub_uri.replace('&amp;', '&')}").get_data(as_text=True)
+    vtt_url = next(line for line in playlist.splitlines() if line and not line.startswith("#"))
+    response = client.get(path_of(vtt_url))
+    try:
+        return response.get_data(as_text=True)
+    finally:
+        response.close()
+
+
+def test_captions_of_a_submitted_course_are_replaced_and_admins_see_it(client, fresh_app):
     token, lesson_id = ready_lesson(client, fresh_app)
     course_id = lesson_json(client, token, lesson_id)["course_id"]
+    assert post_captions(client, token, lesson_id, SRT).status_code == 201
     assert (
         client.post(f"/api/v1/courses/{course_id}/submit", headers=bearer(token)).status_code == 200
     )
-    response = client.post(
-        f"/api/v1/lessons/{lesson_id}/captions",
-        data={"language": "zh-CN", "file": (io.BytesIO(SRT.encode()), "lesson.srt")},
-        headers=bearer(token),
+    with fresh_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(CaptionChange.id))) == 0
+
+    fixed = SRT.replace("规范操作", "规范操作，持证上岗")
+    assert post_captions(client, token, lesson_id, fixed).status_code == 201
+    assert post_captions(client, token, lesson_id, fixed).status_code == 201  # the same again
+    course = client.get(f"/api/v1/courses/{course_id}", headers=bearer(token)).get_json()
+    assert course["status"] == "in_review"  # no round trip through rejection
+    assert "持证上岗" in served_vtt(client, token, lesson_id)
+    with fresh_app.app_context():
+        changes = db.session.scalars(sa.select(CaptionChange)).all()
+        assert len(changes) == 1
+        assert changes[0].previous_sha256 and changes[0].sha256 != changes[0].previous_sha256
+        assert changes[0].cue_count == 2
+        assert changes[0].course_status is CourseStatus.IN_REVIEW
+        actions = db.session.scalars(sa.select(AuditEntry.action)).all()
+        assert "course.captions_replaced" in actions
+
+    make_staff(fresh_app, Role.ADMIN, "chief")
+    sign_in_page(client, "chief")
+    listing = client.get("/admin/courses").get_data(as_text=True)
+    assert f'data-caption-changes="{course_id}"' in listing
+    page = client.get(f"/admin/courses/{course_id}").get_data(as_text=True)
+    assert "data-caption-change=" in page and "第一课 安全用电" in page
+    acknowledged = client.post(
+        f"/admin/courses/{course_id}/caption-changes/acknowledge",
+        data={"csrf_token": csrf_from(page)},
     )
+    assert acknowledged.status_code == 302
+    assert f'data-caption-changes="{course_id}"' not in client.get("/admin/courses").get_data(
+        as_text=True
+    )
+    with fresh_app.app_context():
+        change = db.session.scalars(sa.select(CaptionChange)).one()
+        assert change.acknowledged_at is not None and change.acknowledged_by_id is not None
+
+
+def test_captions_of_a_withdrawn_course_stay_locked(client, fresh_app):
+    token, lesson_id = ready_lesson(client, fresh_app)
+    course_id = lesson_json(client, token, lesson_id)["course_id"]
+    client.post(f"/api/v1/courses/{course_id}/submit", headers=bearer(token))
+    with fresh_app.app_context():
+        course = db.session.get(Course, course_id)
+        course.status = CourseStatus.WITHDRAWN
+        db.session.commit()
+    response = post_captions(client, token, lesson_id, SRT)
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "course_locked"
     assert lesson_json(client, token, lesson_id)["captions"] == []
+    with fresh_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(CaptionChange.id))) == 0
 
 
 @pytest.mark.parametrize(

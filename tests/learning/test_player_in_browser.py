@@ -21,8 +21,17 @@ from app.extensions import db
 from app.identity import service as identity
 from app.identity.models import Role
 from app.learning.models import Enrollment, HeartbeatRecord, LessonProgress
+from app.verification import service as verification_service
 from media_pipeline import video
-from tests.browser import LAPTOP, PHONE, chromium, fake_camera_args, live_server, screenshot_dir
+from tests.browser import (
+    LAPTOP,
+    PHONE,
+    chromium,
+    fake_camera_args,
+    live_server,
+    screenshot_dir,
+    sideways_overflow,
+)
 from tests.conftest import api_token, bearer, make_staff
 from tests.study import enrol_face
 from tests.verification.photos import FACES, photo
@@ -211,7 +220,7 @@ def test_trainee_watches_the_demo_course_to_completion(
                     )
                 play(page)
                 page.wait_for_selector("#complete:not([hidden])", timeout=60_000)
-                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                overflow = sideways_overflow(page)
                 assert overflow <= 0
                 if shots:
                     page.screenshot(path=shots / f"player-{viewport['width']}.png", full_page=True)
@@ -236,9 +245,7 @@ def test_trainee_watches_the_demo_course_to_completion(
                 enrollment_url = page.url
                 subsidy.locator("a[href^='/certificates/']").click()
                 page.wait_for_selector("svg.qr")
-                assert (
-                    page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-                )
+                assert sideways_overflow(page) <= 0
                 if shots:
                     page.screenshot(
                         path=shots / f"certificate-{viewport['width']}.png", full_page=True
@@ -252,9 +259,7 @@ def test_trainee_watches_the_demo_course_to_completion(
                 assert number in notice.inner_text() and "撤销" in notice.inner_text()
                 assert "学习记录与签到不符" in page.locator("#subsidy").inner_text()
                 assert page.locator("#subsidy textarea[name=message]").count() == 1  # appeal
-                assert (
-                    page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-                )
+                assert sideways_overflow(page) <= 0
                 if shots:
                     page.screenshot(
                         path=shots / f"enrollment-revoked-{viewport['width']}.png",
@@ -283,3 +288,94 @@ def test_someone_else_in_front_of_the_camera_fails_the_check(
         if shots:
             page.screenshot(path=shots / "check-failed-360.png")
         assert page.evaluate("document.querySelector('#video').paused")
+
+
+# Where focus is, as the id of the element, "body", or "outside" when it is behind the dialog.
+FOCUS = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return "body";
+  return document.getElementById("check").contains(el) ? (el.id || el.className) : "outside";
+}"""
+# Before the sign-in check opens, the trainee is on the quality menu: focus returns there.
+FOCUS_QUALITY = """document.addEventListener("DOMContentLoaded", () => {
+  const quality = document.getElementById("quality");
+  if (quality) { quality.focus(); }
+});"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_check_dialog_holds_focus_and_shows_it_is_judging(
+    database_url, fresh_app, runner, trainee_cameras, monkeypatch, viewport
+):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("one browser run is enough; it runs on SQLite")
+    # A long count-down, so the test (not the clock) decides when the photos are taken.
+    monkeypatch.setattr(verification_service, "PROMPT_LEAD_STILL_S", 60)
+    monkeypatch.setattr(verification_service, "PROMPT_LEAD_S", 60)
+    seed_demo_with_face(fresh_app, runner)
+    shots = screenshot_dir()
+    with live_server(fresh_app) as base, browser_page(trainee_cameras[0], viewport) as page:
+        page.add_init_script(FOCUS_QUALITY)
+        sign_in_and_open_first_lesson(page, base)
+        page.wait_for_selector("#check", state="visible", timeout=20_000)
+        assert page.evaluate("document.getElementById('check').matches(':modal')")
+        assert page.evaluate(FOCUS) == "check-panel"  # focus moved into the dialog
+        shoot = page.locator("#check-shoot")
+        page.wait_for_function("() => !document.getElementById('check-shoot').disabled")
+        assert shoot.get_attribute("aria-disabled") == "false"
+        # Tab and Shift+Tab go round inside; Escape does not dismiss the check.
+        for key in ["Tab", "Tab", "Tab", "Shift+Tab", "Shift+Tab", "Escape", "Tab"]:
+            page.keyboard.press(key)
+            assert page.evaluate(FOCUS) not in ("outside", "body"), key
+        assert page.evaluate("document.getElementById('check').open")
+        assert page.evaluate(FOCUS) == "check-shoot"
+        # The page behind is inert: a click on the video does not reach it.
+        assert page.evaluate(
+            "document.elementFromPoint(5, 5) === null"
+            " || document.getElementById('check').contains(document.elementFromPoint(5, 5))"
+            " || !document.getElementById('video').contains(document.elementFromPoint(5, 5))"
+        )
+        if shots:
+            page.screenshot(path=shots / f"check-open-{viewport['width']}.png")
+        # The answer is held on its way to the server until the judging state is examined:
+        # the server judges in a second or so here, and the state must not end mid-test.
+        held = []
+        page.route(
+            "**/api/v1/checks/*",
+            lambda route: (
+                held.append(route) if route.request.method == "POST" else route.continue_()
+            ),
+        )
+        shoot.click()  # take the photos now, without waiting for the count-down
+        # While the server judges: a spinner, "正在核验", an aria-live status and a camera
+        # button that is disabled and looks it.
+        page.wait_for_selector("#check-spinner", state="visible", timeout=20_000)
+        page.wait_for_function("() => document.getElementById('check-waited').textContent")
+        state = page.evaluate(
+            """() => {
+              const button = document.getElementById("check-shoot");
+              const status = document.getElementById("check-status");
+              return {
+                text: status.textContent,
+                live: status.getAttribute("aria-live"),
+                busy: document.querySelector(".check-panel").getAttribute("aria-busy"),
+                disabled: button.disabled,
+                ariaDisabled: button.getAttribute("aria-disabled"),
+                background: getComputedStyle(button).backgroundColor,
+                cursor: getComputedStyle(button).cursor,
+              };
+            }"""
+        )
+        assert "正在核验" in state["text"] and state["live"] == "assertive"
+        assert state["busy"] == "true"
+        assert state["disabled"] and state["ariaDisabled"] == "true"
+        assert state["background"] == "rgb(201, 209, 219)" and state["cursor"] == "not-allowed"
+        assert page.evaluate(FOCUS) == "check-panel"  # focus left the button, not the dialog
+        if shots:
+            page.screenshot(path=shots / f"check-judging-{viewport['width']}.png")
+        assert len(held) == 1
+        held[0].continue_()
+        # Passed: the dialog closes and focus is back where it was.
+        page.wait_for_selector("#check", state="hidden", timeout=40_000)
+        assert page.evaluate("document.activeElement.id") == "quality"
+        assert sideways_overflow(page) <= 0

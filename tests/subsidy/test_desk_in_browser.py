@@ -8,7 +8,15 @@ from __future__ import annotations
 import pytest
 
 from app.identity.models import Role
-from tests.browser import LAPTOP, PHONE, chromium, live_server, screenshot_dir, sign_in
+from tests.browser import (
+    LAPTOP,
+    PHONE,
+    chromium,
+    live_server,
+    screenshot_dir,
+    sideways_overflow,
+    sign_in,
+)
 from tests.conftest import TRAINEE_ID, TRAINEE_PASSWORD, make_staff, make_trainee
 from tests.learning.test_study_time import watch_honestly
 from tests.study import enrol_face
@@ -27,10 +35,6 @@ def completed_with_a_failed_check(study) -> int:
     assert study.fail_check(sign_in["check"]["id"], photo("biden_2.jpg"))["code"] == "mismatch"
     watch_honestly(study, sign_in["id"])  # its closing check confirms the time
     return enrollment_id
-
-
-def overflow(page) -> int:
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
 def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, fresh_app):
@@ -57,7 +61,7 @@ def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, f
         images = page.locator(".desk img")
         assert images.count() >= 3
         page.wait_for_function(LOADED.format(".desk img"))
-        assert overflow(page) <= 0
+        assert sideways_overflow(page) <= 0
         reference = page.locator(".reference img").bounding_box()
         snapshot = page.locator(".frame img").first.bounding_box()
         assert reference["x"] + reference["width"] <= snapshot["x"]  # side by side
@@ -86,7 +90,7 @@ def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, f
         page.wait_for_function(LOADED.format(".face-pair img"))
         if shots:
             page.screenshot(path=shots / "desk-flag-360.png", full_page=True)
-        assert overflow(page) <= 0
+        assert sideways_overflow(page) <= 0
         phone.close()
 
         phone = browser.new_context(viewport=PHONE)
@@ -96,5 +100,49 @@ def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, f
         assert page.locator(f"#enrollment-{enrollment_id} textarea[name=message]").count() == 1
         if shots:
             page.screenshot(path=shots / "archive-360.png", full_page=True)
-        assert overflow(page) <= 0
+        assert sideways_overflow(page) <= 0
         phone.close()
+
+
+def test_desk_keeps_the_place_and_the_focus_after_an_action(study, database_url, fresh_app):
+    """On a phone the checks lie far down the page: after clearing one, the page comes back
+    where it was, at that check, and the focus is on the next check, not at the top."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the desk's behaviour in a browser does not depend on the database")
+    enrollment_id = completed_with_a_failed_check(study)
+    make_staff(fresh_app, Role.AUDITOR, "auditor1")
+    with chromium() as browser, live_server(fresh_app) as base:
+        context = browser.new_context(viewport=PHONE)
+        page = context.new_page()
+        sign_in(page, base, "auditor1", "Audit2026ok")
+        page.goto(f"{base}/audit/enrollments/{enrollment_id}")
+        page.wait_for_function(LOADED.format(".desk img"))
+        cards = page.locator(".check-card")
+        assert cards.count() >= 2
+        failed = page.locator(".check-card.check-failed").first
+        failed_id = failed.get_attribute("id")
+        following = page.evaluate(
+            "(id) => { const all = [...document.querySelectorAll('.check-card')];"
+            " const at = all.findIndex(c => c.id === id); return (all[at + 1] || all[at]).id; }",
+            failed_id,
+        )
+        failed.focus()
+        failed.scroll_into_view_if_needed()
+        before = page.evaluate("window.scrollY")
+        assert before > 300  # far from the top: there is a place to lose
+        page.keyboard.press("c")
+        page.keyboard.type("Same person, poor light")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".flash-success")
+        page.wait_for_function(
+            f"() => document.activeElement && document.activeElement.id === '{following}'"
+        )
+        assert page.url.endswith(f"#{failed_id}")
+        after = page.evaluate("window.scrollY")
+        assert abs(after - before) < 200, (before, after)  # the flash above adds a line
+        box = page.locator(f"#{failed_id}").bounding_box()
+        assert box["y"] < PHONE["height"] and box["y"] + box["height"] > 0  # still in view
+        # The keyboard goes on from there: J moves to the check after the focused one.
+        page.keyboard.press("k")
+        assert page.evaluate("document.activeElement.id") == failed_id
+        context.close()

@@ -207,3 +207,45 @@ def test_identity_questions_wait_on_the_desk_and_are_decided_there(study, fresh_
     assert not re.search(
         r'href="/audit/(flags|references)/', desk.get("/audit").get_data(as_text=True)
     )
+
+
+def test_desk_shows_words_and_the_bureaus_clock_not_codes_and_utc(study, fresh_app):
+    from datetime import UTC, datetime
+
+    from app.verification.models import Check
+
+    enrollment_id, check_id = failed_check(study)
+    with fresh_app.app_context():
+        check = db.session.get(Check, check_id)
+        check.answered_at = datetime(2026, 1, 2, 19, 4, 5, tzinfo=UTC)  # 03:04:05 next day
+        db.session.commit()
+    desk = staff_client(fresh_app)
+    desk.set_cookie("lang", "zh")
+    page = desk.get(f"/audit/enrollments/{enrollment_id}").get_data(as_text=True)
+    card = page[page.index(f'id="check-{check_id}"') :].split("</header>", 1)[0]
+    assert "2026-01-03 03:04:05" in card and "UTC" not in page
+    assert "未通过 · 他人面孔" in card
+    assert ">failed" not in card and "mismatch<" not in card and "· mismatch" not in card
+    desk.set_cookie("lang", "en")
+    page = desk.get(f"/audit/enrollments/{enrollment_id}").get_data(as_text=True)
+    card = page[page.index(f'id="check-{check_id}"') :].split("</header>", 1)[0]
+    assert "Not passed · Someone else&#39;s face" in card
+
+
+def test_actions_return_to_the_part_of_the_page_acted_on(study, fresh_app):
+    enrollment_id, check_id = failed_check(study)
+    desk = staff_client(fresh_app)
+    review = f"/audit/enrollments/{enrollment_id}"
+    token = csrf_from(desk.get(review).get_data(as_text=True))
+    cleared = desk.post(
+        f"/audit/checks/{check_id}/clear",
+        data={"enrollment_id": enrollment_id, "reason": "光线差，是本人", "csrf_token": token},
+    )
+    assert cleared.status_code == 302
+    assert cleared.headers["Location"].endswith(f"{review}#check-{check_id}")
+    refused = desk.post(
+        f"{review}/decision", data={"decision": "reject", "reason": "", "csrf_token": token}
+    )
+    assert refused.headers["Location"].endswith(f"{review}#decision")
+    page = desk.get(review).get_data(as_text=True)
+    assert 'id="decision"' in page and "data-keep-place" in page
