@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 5000
+# pytest-xdist processes for `make test` (each with its own test database, `<db>_gw<n>`).
+PYTEST_WORKERS ?= 2
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 export FLASK_APP := wsgi
@@ -22,14 +24,15 @@ run: setup
 
 serve:
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers 1 --threads 8 \
-		--access-logfile - --error-logfile - wsgi:app
+		--error-logfile - wsgi:app  # the app logs one line per request itself
 
 setup: $(VENV)/.runtime $(MO_FILES) $(FACE_MODEL_FILE)
 
 test: $(VENV)/.dev $(MO_FILES) $(FACE_MODEL_FILE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/mypy
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -73,5 +76,5 @@ $(VENV)/.dev: requirements-dev.txt requirements-nodeps.txt $(VENV)/.runtime
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(MO_FILES)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache $(MO_FILES)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

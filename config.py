@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, overload
 from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -21,6 +21,10 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -79,12 +83,20 @@ class Config:
     """Settings shared by every profile; each reads its environment variable."""
 
     ENV_NAME = "base"
+    # Secrets, set by each profile's __init__ (from the environment or instance/).
+    SECRET_KEY: str
+    DATA_KEY: str
+    AUDIT_KEY: str
     # Babel: Simplified Chinese unless the visitor switches.
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = env_str("TIMEZONE", "Asia/Shanghai")
     LANGUAGES = ("zh", "en")
 
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    # A ping before each checkout costs a round trip per request, but without it a connection
+    # the database dropped (a restart, a failover) fails the next request with a 500 and a job
+    # with an error; a request must never pay for that. Connections are also renewed after
+    # half an hour, so a proxy or firewall that forgets idle ones is never met.
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True, "pool_recycle": 1800}
     # Plain requests are small; routes that take uploads raise their own limit.
     MAX_CONTENT_LENGTH = env_int("MAX_REQUEST_BYTES", 1024 * 1024)
 
@@ -107,6 +119,10 @@ class Config:
     LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
     LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
     LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 15 * 60)
+    # Argon2id cost of password hashes: (passes, memory in KiB, lanes), argon2-cffi's defaults
+    # (RFC 9106, low-memory choice). Only the test suite lowers it; a stored hash carries its
+    # own cost and is re-hashed at the next sign-in when it differs from this.
+    PASSWORD_HASH_COST: ClassVar[tuple[int, int, int]] = (3, 65536, 4)
     # Registrations: at most REGISTER_MAX_PER_ADDRESS attempts per address per REGISTER_WINDOW_S.
     REGISTER_MAX_PER_ADDRESS = env_int("REGISTER_MAX_PER_ADDRESS", 10)
     REGISTER_WINDOW_S = env_int("REGISTER_WINDOW_S", 3600)
@@ -134,6 +150,10 @@ class Config:
     MINIO_REGION = env_str("MINIO_REGION", "us-east-1")
     # Signed media URLs live this long, plus twice the video's duration.
     MEDIA_URL_TTL_S = env_int("MEDIA_URL_TTL_S", 15 * 60)
+    # Behind nginx with local storage: after checking a `/media/o/` link the app answers with
+    # headers only, `X-Accel-Redirect: <this prefix><key>`, and nginx sends the file from its
+    # internal location (deploy/nginx). Empty (the default, `make run`): the app sends the bytes.
+    MEDIA_ACCEL_REDIRECT = env_str("MEDIA_ACCEL_REDIRECT", "")
 
     # Jobs: `thread` (inside the web process), `celery` (workers over REDIS_URL) or
     # `external` (`flask jobs work` processes poll the database).
@@ -150,6 +170,20 @@ class Config:
     JOB_SWEEP_S = env_float("JOB_SWEEP_S", 15.0)
     JOB_DISPATCH_GRACE_S = env_float("JOB_DISPATCH_GRACE_S", 60.0)
     JOB_SCRATCH_MAX_AGE_S = env_float("JOB_SCRATCH_MAX_AGE_S", 600.0)
+    # Periodic tasks (app/jobs/schedule.py): every job worker runs a timer that takes their
+    # turns; off where a dedicated `flask schedule run` does (workers keep only their own
+    # host's tidying). Expired codes, ended tokens, abandoned uploads and old run history go
+    # every EXPIRY_SWEEP_S; an upload not continued for UPLOAD_ABANDONED_S is dropped; each
+    # task keeps its newest SCHEDULE_HISTORY_RUNS runs; the evidence purge runs by the rule
+    # in EVIDENCE_PURGE_AT (seconds, or "daily HH:MM" / "weekly mon HH:MM" / "monthly D HH:MM"
+    # on the bureau's clock, or off).
+    SCHEDULE_IN_WORKERS = env_bool("SCHEDULE_IN_WORKERS", True)
+    EXPIRY_SWEEP_S = env_float("EXPIRY_SWEEP_S", 3600.0)
+    UPLOAD_ABANDONED_S = env_float("UPLOAD_ABANDONED_S", 7 * 86400.0)
+    SCHEDULE_HISTORY_RUNS = env_int("SCHEDULE_HISTORY_RUNS", 500)
+    EVIDENCE_PURGE_AT = env_str("EVIDENCE_PURGE_AT", "daily 03:00")
+    # Desk-queue rows an event marked stale are recomputed this often (and before each view).
+    DESK_QUEUE_REFRESH_S = env_float("DESK_QUEUE_REFRESH_S", 300.0)
 
     # Videos from platforms.
     VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 4 * 1024**3)
@@ -229,6 +263,17 @@ class Config:
     SMS_CODE_WINDOW_S = env_int("SMS_CODE_WINDOW_S", 3600)
     SMS_CODE_RESEND_S = env_int("SMS_CODE_RESEND_S", 60)
 
+    # Observability (app/observability): log lines as `text` (for people) or `json` (one
+    # object per line, production's default); /metrics and readiness details only for
+    # addresses in METRICS_ALLOW or a bearer METRICS_TOKEN; job workers serve their metrics at
+    # WORKER_METRICS_LISTEN (host:port, unset: off); each readiness check waits READY_TIMEOUT_S.
+    LOG_FORMAT = env_str("LOG_FORMAT", "text")
+    LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+    METRICS_ALLOW = env_str("METRICS_ALLOW", "127.0.0.1/32,::1/128")
+    METRICS_TOKEN = env_str("METRICS_TOKEN")
+    WORKER_METRICS_LISTEN = env_str("WORKER_METRICS_LISTEN")
+    READY_TIMEOUT_S = env_float("READY_TIMEOUT_S", 2.0)
+
 
 class DevelopmentConfig(Config):
     """`make run`: nothing to install by hand, state under instance/."""
@@ -256,6 +301,7 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    LOG_FORMAT = env_str("LOG_FORMAT", "json")
 
     def __init__(self) -> None:
         self.SECRET_KEY = self.required("SECRET_KEY")
@@ -302,6 +348,10 @@ POSITIVE_SETTINGS = (
     "JOB_HEARTBEAT_S",
     "JOB_SWEEP_S",
     "JOB_DISPATCH_GRACE_S",
+    "EXPIRY_SWEEP_S",
+    "DESK_QUEUE_REFRESH_S",
+    "UPLOAD_ABANDONED_S",
+    "SCHEDULE_HISTORY_RUNS",
     "CHECK_JUDGE_MAX_WAIT_S",
     "EVIDENCE_RETENTION_DAYS",
     "SESSION_IDLE_S",
@@ -315,6 +365,7 @@ POSITIVE_SETTINGS = (
     "REAUTH_S",
     "AUDIT_ANCHOR_S",
     "SMS_TIMEOUT_S",
+    "READY_TIMEOUT_S",
     "SMS_CODE_TTL_S",
     "SMS_CODE_MAX_ATTEMPTS",
     "SMS_CODE_MAX_PER_PHONE",
@@ -362,7 +413,38 @@ def check_settings(config: Config) -> None:
     if config.JOB_BACKEND == "celery" and not config.REDIS_URL:
         raise ConfigError("JOB_BACKEND=celery needs REDIS_URL (Celery's broker)")
     check_public_base_url(config)
+    check_schedule_rules(config)
+    check_media_accel(config)
     check_sms(config)
+    check_observability(config)
+
+
+def check_observability(config: Config) -> None:
+    """A known log format and level, allow-list networks that parse, a production metrics
+    token as long as a secret, a worker metrics address with a port."""
+    import ipaddress
+    import logging
+
+    if config.LOG_FORMAT not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {config.LOG_FORMAT!r}")
+    if not isinstance(logging.getLevelName(str(config.LOG_LEVEL).upper()), int):
+        raise ConfigError(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {config.LOG_LEVEL!r}"
+        )
+    for item in (config.METRICS_ALLOW or "").split(","):
+        try:
+            if item.strip():
+                ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"METRICS_ALLOW: {item.strip()!r} is not an address or network (10.0.0.0/8)"
+            ) from None
+    token = config.METRICS_TOKEN
+    if token and config.ENV_NAME == "production" and len(token) < MIN_SECRET_CHARS:
+        raise ConfigError(f"METRICS_TOKEN must be at least {MIN_SECRET_CHARS} characters")
+    listen = config.WORKER_METRICS_LISTEN
+    if listen and not listen.rpartition(":")[2].isdigit():
+        raise ConfigError(f"WORKER_METRICS_LISTEN must be host:port, not {listen!r}")
 
 
 def check_sms(config: Config) -> None:
@@ -436,6 +518,34 @@ def check_public_base_url(config: Config) -> None:
             f"PUBLIC_BASE_URL must be {' or '.join(schemes)}:// and a host "
             f"(e.g. https://peixun.example.gov.cn), not {url!r}"
         )
+
+
+def check_media_accel(config: Config) -> None:
+    """MEDIA_ACCEL_REDIRECT is an nginx location prefix, `/.../`, or empty. (On MinIO it is
+    unused: segments are presigned URLs of the store, and face images come through the app.)"""
+    prefix = config.MEDIA_ACCEL_REDIRECT or ""
+    if not prefix:
+        return
+    if not (prefix.startswith("/") and prefix.endswith("/")) or len(prefix) < 3 or "?" in prefix:
+        raise ConfigError(
+            f"MEDIA_ACCEL_REDIRECT must be an internal nginx location such as /_protected_media/, "
+            f"not {prefix!r}"
+        )
+
+
+# Settings holding a periodic task's rule (app/jobs/when.py) rather than a plain number.
+SCHEDULE_RULE_SETTINGS = ("EVIDENCE_PURGE_AT",)
+
+
+def check_schedule_rules(config: Config) -> None:
+    """A calendar rule with a typo would leave its task silently off: refuse it at start."""
+    from app.jobs import when
+
+    for name in SCHEDULE_RULE_SETTINGS:
+        try:
+            when.parse(getattr(config, name))
+        except ValueError as error:
+            raise ConfigError(f"{name}: {error}") from None
 
 
 def check_face_model(config: Config) -> None:

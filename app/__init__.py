@@ -38,6 +38,9 @@ def create_app(config: Config | None = None, overrides: Mapping[str, Any] | None
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
+    from app.observability import init_app as init_observability
+
+    init_observability(app)  # first: logs are set up and the request id set before other hooks
     init_extensions(app)
     from app.inputs import init_inputs
 
@@ -48,6 +51,12 @@ def create_app(config: Config | None = None, overrides: Mapping[str, Any] | None
 
     register_error_handlers(app)
     register_template_helpers(app)
+    from app.static_files import init_app as init_static_files
+
+    init_static_files(app)
+    from app.media.accel import init_app as init_media_accel
+
+    init_media_accel(app)
     from app.headers import init_app as init_security_headers
 
     init_security_headers(app)
@@ -143,9 +152,11 @@ def register_blueprints(app: Flask) -> None:
         openapi,
     ):
         app.register_blueprint(module.bp)
+    from app.jobs.schedule_cli import schedule_cli
     from app.verification.cli import evidence_cli
 
     app.cli.add_command(evidence_cli)
+    app.cli.add_command(schedule_cli)
 
     @app.before_request
     def protect_forms() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class AppError(Exception):
-    """An error a user can act on. Subclasses fix the HTTP status and a default code."""
+    """An error a user can act on. Subclasses fix the HTTP status and a default code; every
+    code, with its status, is registered in app/error_codes.py (tests/test_error_codes.py)."""
 
     status = 400
     code = "bad_request"
@@ -106,6 +107,15 @@ class TooManyRequests(AppError):
     default_message = _l("Too many attempts. Try again later.")
 
 
+class Overloaded(AppError):
+    """The server sheds work it cannot do in time; the caller sends it again after the
+    Retry-After header's seconds (see app/study/api.py, overload)."""
+
+    status = 503
+    code = "overloaded"
+    default_message = _l("The server is busy. Nothing was lost: this is sent again in a moment.")
+
+
 # Stable codes and human messages for errors raised by Flask and Werkzeug themselves.
 HTTP_CODES: dict[int, tuple[str, Any]] = {
     400: ("bad_request", _l("The request could not be understood.")),
@@ -130,6 +140,7 @@ def wants_json() -> bool:
 
 
 def render_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+    response: Response | str
     if wants_json():
         response = jsonify({"error": body})
     else:

@@ -25,7 +25,7 @@ def select_locale() -> str:
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
     languages = current_app.config["LANGUAGES"]
     chosen = request.cookies.get(LANG_COOKIE)
-    if chosen in languages:
+    if chosen and chosen in languages:
         return chosen
     if not request.path.startswith("/api/"):
         return default

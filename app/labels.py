@@ -49,6 +49,8 @@ LABELS: dict[str, Any] = {
     # jobs (JobStatus)
     "running": _l("Running"),
     "done": _l("Finished"),
+    # periodic task runs (RunOutcome; "running" and "failed" as above)
+    "ok": _l("Succeeded"),
     # accounts (Role, Sex)
     "trainee": _l("Trainee"),
     "platform": _l("Training platform"),

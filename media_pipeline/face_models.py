@@ -22,6 +22,7 @@ call into a model behind one lock per process.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
 import threading
 import warnings
@@ -29,6 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Final, Literal
 
 import cv2
@@ -125,12 +127,13 @@ class FaceModel(ABC):
         if rows.ndim != 2 or rows.shape[1] != self.size:
             raise ValueError(f"expected rows of {self.size} numbers")
         probe = self.check_encoding(encoding).astype(rows.dtype)
-        products = rows @ probe
+        products: npt.NDArray[np.floating] = rows @ probe
         if self.metric == "similarity":
             return products.astype(np.float64)
         # |a - b|^2 = |a|^2 + |b|^2 - 2ab, without an n x d temporary
         squared = np.einsum("ij,ij->i", rows, rows) + probe @ probe - 2.0 * products
-        return np.sqrt(np.maximum(squared, 0.0)).astype(np.float64)
+        distances: npt.NDArray[np.floating] = np.sqrt(np.maximum(squared, 0.0))
+        return distances.astype(np.float64)
 
     def score(self, a: Encoding | Sequence[float], b: Encoding | Sequence[float]) -> float:
         first = self.check_encoding(a)
@@ -283,7 +286,8 @@ def align(rgb: RgbImage, landmarks: Landmarks) -> RgbImage:
     transform (rotation, scale, shift) of all five points, as insightface aligns its training
     faces; the area outside the photo is black."""
     transform = similarity_transform(five_points(landmarks), ARCFACE_TEMPLATE)
-    return cv2.warpAffine(rgb, transform, (ARCFACE_SIZE, ARCFACE_SIZE), flags=cv2.INTER_LINEAR)
+    warped = cv2.warpAffine(rgb, transform, (ARCFACE_SIZE, ARCFACE_SIZE), flags=cv2.INTER_LINEAR)
+    return np.asarray(warped, dtype=np.uint8)  # already uint8: no copy, only the type
 
 
 def similarity_transform(
@@ -310,14 +314,12 @@ def similarity_transform(
     return np.hstack([scale * rotation, shift[:, None]])
 
 
-def _dlib_model_files():
+def _dlib_model_files() -> ModuleType:
     # face_recognition_models finds its files with pkg_resources, which setuptools flags as
     # deprecated on import; only that warning is silenced.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API")
-        import face_recognition_models
-
-    return face_recognition_models
+        return importlib.import_module("face_recognition_models")
 
 
 # The vendored model's thresholds, set on East-Asian faces (README, "Face models and

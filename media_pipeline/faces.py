@@ -27,7 +27,7 @@ import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, NamedTuple, cast
+from typing import Any, Final, Literal, NamedTuple, cast
 
 import cv2
 import dlib
@@ -161,7 +161,7 @@ NEAR_DUPLICATE_MAX_BITS: Final = 6
 
 # ``same_picture``: both pictures grey, resized to _REPLAY_SAMPLE_PX square (INTER_AREA) and
 # standardised (zero mean, unit variance), which takes out rescaling and a uniform change of
-# light or contrast. Measured by tools/measure_replay.py on the frames of
+# light or contrast. Measured by tools/bench_replay.py pictures on the frames of
 # tests/data/media/short_hamilton_clip.mp4 (10 a second, as JPEG quality 85) whose hashes hit
 # another frame's 0.1-3 s away, and on the test photos (tests/data/faces*). "Copies": JPEG
 # quality 30-95, PNG, WebP, brightness x0.95/x1.05, contrast x1.05, rescaled by 0.5-2x with
@@ -440,10 +440,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 # dlib's detector, shape predictor and every face model are called under this lock: none of
 # them may be used from two threads at once. One set per process, loaded on first use.
 _engine_lock = threading.Lock()
-_dlib_objects: tuple[object, object] | None = None
+# dlib ships no types: its detector and predictor are Any to the type checker.
+_dlib_objects: tuple[Any, Any] | None = None
 
 
-def _detector_and_predictor() -> tuple[object, object]:
+def _detector_and_predictor() -> tuple[Any, Any]:
     global _dlib_objects
     if _dlib_objects is None:
         files = face_models._dlib_model_files()
@@ -485,7 +486,7 @@ def analyze(
         if purpose == "enrol":
             _enrol_gates(quality)
         landmarks = _landmarks(image, box)
-        encoding = model.embed(image, tuple(box), landmarks) if model is not None else None
+        encoding = model.embed(image, box, landmarks) if model is not None else None
     return FaceAnalysis(
         box=box, encoding=encoding, landmarks=landmarks, quality=quality, upsample=used_upsample
     )
@@ -495,7 +496,7 @@ def encode(rgb: RgbImage, analysis: FaceAnalysis, model: FaceModel) -> Encoding:
     """The encoding of a face ``analyze`` found without encoding it."""
     image = _checked_rgb(rgb)
     with _engine_lock:
-        return model.embed(image, tuple(analysis.box), analysis.landmarks)
+        return model.embed(image, analysis.box, analysis.landmarks)
 
 
 def _checked_rgb(rgb: RgbImage) -> RgbImage:
@@ -517,7 +518,7 @@ def _face_locations(rgb: RgbImage, upsample: int) -> list[Box]:
     detector, _ = _detector_and_predictor()
     height, width = rgb.shape[:2]
     boxes = []
-    for rect in detector(rgb, upsample):  # type: ignore[operator]
+    for rect in detector(rgb, upsample):
         # Clipped to the image; one clipped to nothing is no face.
         box = Box(
             top=max(int(rect.top()), 0),
@@ -559,7 +560,7 @@ def _enrol_gates(quality: Quality) -> None:
 
 def _landmarks(rgb: RgbImage, box: Box) -> Landmarks:
     _, predictor = _detector_and_predictor()
-    shape = predictor(rgb, dlib.rectangle(box.left, box.top, box.right, box.bottom))  # type: ignore[operator]
+    shape = predictor(rgb, dlib.rectangle(box.left, box.top, box.right, box.bottom))
     return tuple((float(point.x), float(point.y)) for point in shape.parts())
 
 
@@ -621,7 +622,7 @@ def best_of_burst(
             frames=tuple(results),
         )
     codes = {frame.code for frame in results}
-    code = next((code for code in _BURST_ERROR_ORDER if code in codes), "no_face")
+    code: FaceErrorCode = next((c for c in _BURST_ERROR_ORDER if c in codes), "no_face")
     return BurstResult(
         passed=False,
         code=code,

@@ -31,6 +31,7 @@ __all__ = [
     "LocalStorage",
     "MinioStorage",
     "ObjectNotFound",
+    "Readable",
     "Storage",
     "StorageConfigError",
     "StorageError",
@@ -118,8 +119,8 @@ class StoredObject:
     sha256: str  # lowercase hex
 
 
-def validate_key(key: str) -> str:
-    """Return key if it is a safe object key, else raise InvalidKey.
+def validate_key(key: object) -> str:
+    """Return key if it is a safe object key, else raise InvalidKey (whatever it was given).
 
     Keys are relative, '/'-separated, made of [A-Za-z0-9._-] segments that do not start
     with a dot, so a key can never name a path outside the store's root.
@@ -133,7 +134,7 @@ def validate_key(key: str) -> str:
     return key
 
 
-def _validate_prefix(prefix: str, *, allow_empty: bool) -> str:
+def _validate_prefix(prefix: object, *, allow_empty: bool) -> str:
     if not isinstance(prefix, str) or len(prefix) > MAX_KEY_LENGTH:
         raise InvalidKey(str(prefix), "not a valid prefix")
     if not prefix and not allow_empty:
@@ -190,14 +191,16 @@ def verify(secret: bytes, key: str, expires_at: int, signature: str, now: int) -
 # --- streaming helpers -----------------------------------------------------------------------
 
 
-class _Readable(Protocol):
+class Readable(Protocol):
+    """What put_stream reads from: anything with read(size), a request body or a file."""
+
     def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _HashingReader:
     """Passes a stream through, counting and hashing; enforces the declared length at EOF."""
 
-    def __init__(self, source: _Readable, expected: int | None) -> None:
+    def __init__(self, source: Readable, expected: int | None) -> None:
         if expected is not None and expected < 0:
             raise ValueError("length must be >= 0 or None")
         self._source = source
@@ -244,8 +247,6 @@ class _HashingReader:
                     f"stream ended after {self.size} bytes, expected {self.expected}"
                 )
             return b""
-        if not isinstance(data, bytes):
-            data = bytes(data)
         self.size += len(data)
         if self.expected is not None and self.size >= self.expected:
             # Check for surplus bytes now, while a consumer that stops at the declared length
@@ -287,20 +288,26 @@ class _ChainReader:
             self._current = None
 
 
-def _copy_to_file(source: _Readable, dest: Path, tmp_dir: Path | None = None) -> None:
-    """Write source to dest atomically: a temp file (in tmp_dir, which must be on dest's file
-    system, or else beside dest), then os.replace."""
-    folder = tmp_dir or dest.parent
-    for attempt in range(3):
+def _temp_file(folder: Path, attempts: int = 3) -> tuple[int, str]:
+    """A new temporary file in folder, made if missing: mkstemp's (fd, name).
+
+    LocalStorage.delete prunes empty directories; a concurrent delete can remove the folder
+    between mkdir and mkstemp, so the last of a few attempts is the one whose error counts.
+    """
+    for _ in range(attempts - 1):
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
-            break
+            return tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
         except FileNotFoundError:
-            # LocalStorage.delete prunes empty directories; a concurrent delete can remove
-            # the folder between mkdir and mkstemp.
-            if attempt == 2:
-                raise
+            continue
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
+
+
+def _copy_to_file(source: Readable, dest: Path, tmp_dir: Path | None = None) -> None:
+    """Write source to dest atomically: a temp file (in tmp_dir, which must be on dest's file
+    system, or else beside dest), then os.replace."""
+    fd, tmp_name = _temp_file(tmp_dir or dest.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             while chunk := source.read(CHUNK_SIZE):
@@ -377,7 +384,7 @@ class Storage(ABC):
     def put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: Readable,
         *,
         content_type: str,
         length: int | None = None,

@@ -364,9 +364,11 @@ def _ratio(value: object) -> float | None:
 
 
 def _positive_float(value: object) -> float | None:
+    if not isinstance(value, int | float | str):
+        return None
     try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        number = float(value)
+    except ValueError:
         return None
     return number if math.isfinite(number) and number > 0 else None
 

@@ -36,13 +36,20 @@ from app.platforms import service as platforms
 from app.platforms.models import Platform
 from config import Config
 from tests.audit.helpers import append_only_lifted
+from tests.made_once import MADE_ONCE, reused_media
 from tests.media_pipeline.moto_server import MotoServer, MotoUnavailable, start_moto
 
 # Study fixtures (a published course, a trainee with a face, a fake clock) live there.
 pytest_plugins = ["tests.study"]
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# Under pytest-xdist (`make test` runs two workers) each worker has a database of its own,
+# `<database>_gw0`, `<database>_gw1`, created on the same server when missing.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+SERVER_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TEST_DATABASE_URL = f"{SERVER_DATABASE_URL}_{XDIST_WORKER}" if XDIST_WORKER else SERVER_DATABASE_URL
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Tables the suite loads once per database and keeps between tests.
 KEPT_TABLES = {"occupation", "alembic_version"}
@@ -56,6 +63,58 @@ def service_missing(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (REQUIRE_SERVICES=1)")
     pytest.skip(reason)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: browser tests are `slow` by themselves
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests on one database only leave out their run on the other; every browser test (it
+    starts Chromium) is `slow`; under pytest-xdist, the tests that share Redis (Celery brokers
+    they flush, counters) run one after another on one worker (each worker has its own
+    database and files already)."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)
+    elsewhere = [item for item in items if not runs_on_its_database(item)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if runs_on_its_database(item)]
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            if uses_redis(item):
+                item.add_marker(pytest.mark.xdist_group("redis"))
+
+
+def runs_on_its_database(item: pytest.Item) -> bool:
+    """False for the run of a one-database test on the other database.
+
+    `@pytest.mark.database("postgresql")` keeps a test on PostgreSQL alone (heavy scenarios
+    whose SQLite run shows nothing more). Browser tests run on SQLite alone: a page in
+    Chromium goes through the same routes and services on either database, `make run` serves
+    SQLite, and every route they drive has API or page tests on both databases.
+    """
+    callspec = getattr(item, "callspec", None)
+    database = callspec.params.get("database_url") if callspec is not None else None
+    if database is None:
+        return True
+    marker = item.get_closest_marker("database")
+    if marker is not None:
+        return database == marker.args[0]
+    return item.get_closest_marker("browser") is None or database == "sqlite"
+
+
+def uses_redis(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    shared = ("TEST_REDIS_URL", "CELERY_REDIS_URL")
+    return item.get_closest_marker("redis") is not None or any(
+        hasattr(module, name) for name in shared
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def made_once_removed() -> Iterator[None]:
+    """The ffmpeg and face-model outputs kept for the session are deleted after it."""
+    yield
+    MADE_ONCE.remove()
 
 
 @pytest.fixture(scope="session")
@@ -93,15 +152,29 @@ class TestConfig(Config):
     LIVENESS = False
     # Scenarios expect the rules' own status; spot checks have their own tests.
     SPOT_CHECK_RATE = 0.0
+    # The suite hashes thousands of throwaway passwords: 1 ms each instead of ~250 ms.
+    # tests/identity/test_password_cost.py holds the strong cost everywhere else.
+    PASSWORD_HASH_COST = (1, 1024, 1)
 
 
 def reset_postgres(url: str, schema: str = "public") -> None:
     try:
+        if url == TEST_DATABASE_URL != SERVER_DATABASE_URL:
+            create_worker_database()
         with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             conn.execute(f'CREATE SCHEMA "{schema}"')
     except psycopg.OperationalError as error:
         service_missing(f"PostgreSQL at {url} is not reachable: {error}".strip())
+
+
+def create_worker_database() -> None:
+    """This xdist worker's database, made through the configured one when it is missing."""
+    name = TEST_DATABASE_URL.rsplit("/", 1)[1]
+    with psycopg.connect(SERVER_DATABASE_URL, connect_timeout=3, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:
@@ -286,7 +359,8 @@ def get_user(app: Flask, user_id: int) -> User:
 def seeded(fresh_app, runner):
     """The demo content (accounts, a published course with two processed lessons), the demo
     trainee enrolled; the ids of real rows for the routes' arguments."""
-    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    with reused_media():  # the demo clips are made and transcoded once per session
+        assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with fresh_app.test_request_context():
         trainee = identity.find_by_login(DEMO_TRAINEE["id_number"])
         course_id = db.session.scalar(sa.select(Course.id))

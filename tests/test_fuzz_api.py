@@ -117,6 +117,7 @@ def fuzz_operation(
     run()
 
 
+@pytest.mark.slow
 def test_every_operation_as_every_role_answers_as_documented_without_server_errors(fresh_app):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fresh_app)
     headers_for = credentials(fresh_app)

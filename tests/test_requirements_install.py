@@ -28,7 +28,8 @@ from tests.courses.helpers import add_lesson, create_course, upload_whole
 from tests.jobs.test_workers import celery_worker_command, empty_broker, start
 from tests.verification.test_faces_under_load import gunicorn
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# The install and the worker run once, on PostgreSQL (the virtualenv takes a minute or two).
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.database("postgresql")]
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "tests" / "data" / "media" / "short_hamilton_clip.mp4"
 INSTALL_TIMEOUT_S = 600

@@ -7,11 +7,17 @@ before on the same machine, so the numbers travel between laptops and CI boxes.
    as a single plain 720p HLS rendition by a hand-written ffmpeg command and through
    ``video.transcode_hls`` as the full 360/540/720 ladder, twice each, interleaved. Both use the
    production preset (``TRANSCODE_PRESET``, default veryfast; ``BENCH_PRESET`` overrides), CRF 23.
-2. Serving: the ladder's segments go into a ``LocalStorage`` root, served by the real app under
-   gunicorn (2 workers x 4 threads) behind signed ``/media/o/`` URLs, and by nginx (2 workers)
-   from the same root. wrk (or, without it, a small Python client) fetches whole segments and
-   64 KiB ranges from each server in turn: ``BENCH_ROUNDS`` rounds (default 3) of
-   ``BENCH_LOAD_S`` seconds (default 3); medians are shown.
+2. Serving: the ladder's segments go into a ``LocalStorage`` root, served three ways: by the
+   real app under gunicorn (2 workers x 4 threads) behind signed ``/media/o/`` URLs; by nginx
+   (2 workers) in front of a second such gunicorn with ``MEDIA_ACCEL_REDIRECT``, where the app
+   checks each signature and nginx sends the file (``X-Accel-Redirect``, as deploy/nginx does);
+   and by the same nginx straight from the root, no check at all (the floor). wrk (or, without
+   it, a small Python client) fetches whole segments and 64 KiB ranges from each in turn:
+   ``BENCH_ROUNDS`` rounds (default 3) of ``BENCH_LOAD_S`` seconds (default 3); medians are
+   shown, with app/nginx and X-Accel/nginx ratios (goal for X-Accel: at least 0.90).
+
+Then tools/bench_faces.py, and tools/bench_replay.py (replay check: index vs scan, 1k-1M images).
+Last, tools/bench_load.py: heartbeat capacity of the production-like server (learners vs p50/p95).
 
 The load generator shares the CPUs with the servers, as everything does on a small box; on a
 busy machine the spread of the per-round ratios shows how far to trust them.
@@ -43,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the repo's packages are not installed
 
 import bench_faces  # noqa: E402  (tools/bench_faces.py, beside this script)
+import bench_load  # noqa: E402  (tools/bench_load.py, beside this script)
+import bench_replay  # noqa: E402  (tools/bench_replay.py, beside this script)
 
 from config import Config  # noqa: E402
 from media_pipeline import storage as store  # noqa: E402
@@ -215,6 +223,7 @@ def wait_for_http(
 
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+    """The app as `make run` serves it, or (MEDIA_ACCEL_REDIRECT in env) behind nginx."""
     argv = [
         str(BIN / "gunicorn"),
         "--bind",
@@ -253,17 +262,35 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    upstream accel_app {{
+        server 127.0.0.1:{app_port};
+        keepalive 32;
+    }}
     server {{
         listen 127.0.0.1:{port};
         location = /ready {{ return 200; }}
-        location /media/o/ {{ alias {root}/; }}
+        # The floor: files straight from the root, nothing checked.
+        location /plain/ {{ alias {root}/; }}
+        # As deploy/nginx/veriskill.conf.template: the app checks the link, nginx sends the file.
+        location /media/o/ {{
+            proxy_pass http://accel_app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location {accel_prefix} {{
+            internal;
+            alias {root}/;
+        }}
     }}
 }}
 """
+# The internal location the accel app names in X-Accel-Redirect (MEDIA_ACCEL_REDIRECT).
+ACCEL_PREFIX = "/_protected_media/"
 
 
 @contextlib.contextmanager
-def nginx(binary: str, tmp: Path, root: Path, port: int) -> Iterator[None]:
+def nginx(binary: str, tmp: Path, root: Path, port: int, app_port: int) -> Iterator[None]:
+    """nginx serving the root itself under /plain/, and /media/o/ through the accel app."""
     conf = tmp / "nginx.conf"
     conf.write_text(
         NGINX_CONF.format(
@@ -273,6 +300,8 @@ def nginx(binary: str, tmp: Path, root: Path, port: int) -> Iterator[None]:
             tmp=tmp,
             root=root,
             port=port,
+            app_port=app_port,
+            accel_prefix=ACCEL_PREFIX,
         )
     )
     log = tmp / "nginx-error.log"
@@ -407,10 +436,12 @@ def fetch(port: int, path: str, byte_range: str | None) -> tuple[int, list[tuple
 
 
 def check_server(name: str, port: int, path: str, expected: bytes) -> None:
-    """Both servers must give the same bytes, or the comparison means nothing."""
-    status, _, body = fetch(port, path, None)
+    """Every server must give the same bytes, or the comparison means nothing."""
+    status, headers, body = fetch(port, path, None)
     if status != 200 or body != expected:
         raise RuntimeError(f"{name} GET {path}: status {status}, {len(body)} bytes")
+    if any(k.lower() == "x-accel-redirect" for k, _ in headers):
+        raise RuntimeError(f"{name} GET {path}: X-Accel-Redirect reached the client")
     byte_range = f"bytes={RANGE[0]}-{RANGE[1]}"
     status, _, body = fetch(port, path, byte_range)
     if status != 206 or body != expected[RANGE[0] : RANGE[1] + 1]:
@@ -492,7 +523,7 @@ def bench_serving(hls: video.HlsResult, tmp: Path, load_s: float, rounds: int) -
     )
     app_paths = signed_paths(env, keys)
     # nginx checks no signature: it is the floor the app is measured against.
-    nginx_paths = [f"/media/o/{key}" for key in keys]
+    nginx_paths = [f"/plain/{key}" for key in keys]
     expected = (root / keys[0]).read_bytes()
 
     def load(port: int, paths: Sequence[str], byte_range: str | None) -> Load:
@@ -510,12 +541,16 @@ def bench_serving(hls: video.HlsResult, tmp: Path, load_s: float, rounds: int) -
         if nginx_bin is None:
             lines.append(f"nginx not found: app figures only; `{INSTALL_HINT}` to compare")
         else:
-            nginx_port = free_port()
-            running.enter_context(nginx(nginx_bin, tmp, root, nginx_port))
+            accel_port, nginx_port = free_port(), free_port()
+            accel_env = {**env, "MEDIA_ACCEL_REDIRECT": ACCEL_PREFIX}
+            running.enter_context(gunicorn(accel_env, accel_port, tmp / "gunicorn-accel.log"))
+            running.enter_context(nginx(nginx_bin, tmp, root, nginx_port, accel_port))
             check_server("nginx", nginx_port, nginx_paths[0], expected)
+            check_server("X-Accel", nginx_port, app_paths[0], expected)
             servers["nginx"] = (nginx_port, nginx_paths)
+            servers["X-Accel"] = (nginx_port, app_paths)
 
-        # Both servers stay up (an idle one costs nothing) and take turns, the order
+        # The servers stay up (an idle one costs nothing) and take turns, the order
         # alternating by round, so each ratio compares runs a few seconds apart.
         results: dict[tuple[str, str], list[Load]] = {}
         for case, byte_range in cases:
@@ -530,12 +565,13 @@ def bench_serving(hls: video.HlsResult, tmp: Path, load_s: float, rounds: int) -
         parts = [_describe_runs("app", app_runs)]
         nginx_runs = results.get(("nginx", case))
         if nginx_runs is not None:
-            parts.append(_describe_runs("nginx", nginx_runs))
-            ratio = _median_rps(app_runs) / _median_rps(nginx_runs)
-            # Each round's pair ran seconds apart: their spread says how noisy the box was.
-            paired = sorted(a.rps / n.rps for a, n in zip(app_runs, nginx_runs, strict=True))
-            spread = f" (rounds {paired[0]:.2f}-{paired[-1]:.2f})" if len(paired) > 1 else ""
-            parts.append(f"app/nginx = {ratio:.2f}{spread}")
+            accel_runs = results["X-Accel", case]
+            parts += [
+                _describe_runs("nginx+X-Accel", accel_runs),
+                _describe_runs("nginx", nginx_runs),
+            ]
+            parts.append(f"app/nginx = {_ratio(app_runs, nginx_runs)}")
+            parts.append(f"X-Accel/nginx = {_ratio(accel_runs, nginx_runs)} (goal >= 0.90)")
         errors = {
             name: sum(run.errors for run in results[name, case])
             for name in servers
@@ -545,6 +581,15 @@ def bench_serving(hls: video.HlsResult, tmp: Path, load_s: float, rounds: int) -
             parts.append(f"FAILED REQUESTS {errors}")
         lines.append(f"segments {case}: " + ", ".join(parts))
     return lines
+
+
+def _ratio(runs: Sequence[Load], floor: Sequence[Load]) -> str:
+    """Median against median; each round's pair ran seconds apart, so the spread of the
+    per-round ratios says how noisy the box was."""
+    ratio = _median_rps(runs) / _median_rps(floor)
+    paired = sorted(a.rps / n.rps for a, n in zip(runs, floor, strict=True))
+    spread = f" (rounds {paired[0]:.2f}-{paired[-1]:.2f})" if len(paired) > 1 else ""
+    return f"{ratio:.2f}{spread}"
 
 
 def _median_rps(runs: Sequence[Load]) -> float:
@@ -586,6 +631,8 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     bench_faces.main()
+    bench_replay.main([])
+    bench_load.main()
     return 0
 
 

@@ -7,13 +7,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 # The prev_hash of the first entry: there is nothing before it.
 GENESIS_HASH = "0" * 64
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """One thing that happened: who (actor), did what (action), to what (subject), when, from
     where. Rows are only ever inserted; ``hash`` covers every other column (see
     ``service.entry_hash``), so an edit made behind the application's back shows up in

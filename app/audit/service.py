@@ -478,7 +478,6 @@ def verify(batch: int = VERIFY_BATCH) -> VerifyResult:
     except AnchorProblem as problem:
         return VerifyResult(False, 0, problem.seq, problem.message, code=problem.code)
     last = anchors[-1] if anchors else None
-    seen = {"anchors": len(anchors), "anchored_seq": last.seq if last else None}
     result = _check_chain(db.session, batch, {anchor.seq: anchor.hash for anchor in anchors})
     if result.ok and last is not None and result.checked < last.seq:
         result = replace(
@@ -491,7 +490,7 @@ def verify(batch: int = VERIFY_BATCH) -> VerifyResult:
                 f"{result.checked} but entry {last.seq} was anchored at {last.anchored_at}"
             ),
         )
-    return replace(result, **seen)
+    return replace(result, anchors=len(anchors), anchored_seq=last.seq if last else None)
 
 
 # --------------------------------------------------------------------------- anchoring

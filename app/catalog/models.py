@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 LEVELS = {1: "major", 2: "medium", 3: "minor", 4: "detailed"}
 
 
-class Occupation(db.Model):
+class Occupation(Model):
     """One node of the classification: a group (levels 1 to 3) or an occupation (level 4)."""
 
     __tablename__ = "occupation"

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.courses.models import CourseLevel
 from app.db import str_enum, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class Certificate(db.Model):
+class Certificate(Model):
     """A training certificate. What it certifies is copied in when it is issued, so later
     changes to the course, the catalogue or the account never rewrite a certificate."""
 

@@ -7,21 +7,21 @@ from flask import jsonify
 from app.consent import bp, service
 from app.extensions import db
 from app.http import json_body
-from app.identity.auth import api_auth, api_user
+from app.identity.auth import api_auth, current_api_user
 from app.identity.models import Role
 
 
 @bp.get("/api/v1/me/consent")
 @api_auth(Role.TRAINEE)
 def api_consent():
-    return jsonify(service.status_json(api_user()))
+    return jsonify(service.status_json(current_api_user()))
 
 
 @bp.post("/api/v1/me/consent")
 @api_auth(Role.TRAINEE)
 def api_give_consent():
     body = json_body()
-    given = service.give(api_user(), body.get("purpose"), body.get("version"))
+    given = service.give(current_api_user(), body.get("purpose"), body.get("version"))
     db.session.commit()
     consent = given.consent
     return jsonify(
@@ -36,6 +36,6 @@ def api_give_consent():
 @bp.delete("/api/v1/me/consent/<purpose>")
 @api_auth(Role.TRAINEE)
 def api_withdraw_consent(purpose: str):
-    result = service.withdraw(api_user(), purpose)
+    result = service.withdraw(current_api_user(), purpose)
     db.session.commit()
     return jsonify(service.withdrawn_json(result))

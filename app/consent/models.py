@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class Consent(db.Model):
+class Consent(Model):
     """A trainee's consent to one purpose (``face_verification``), at one version of its text.
 
     It stands until ``ended_at``: withdrawn by the trainee (``ended_because`` ``withdrawn``) or

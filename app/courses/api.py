@@ -14,7 +14,7 @@ from app.courses.pipeline import KIND as TRANSCODE
 from app.errors import Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.http import json_body
-from app.identity.auth import api_auth, api_user
+from app.identity.auth import api_auth, current_api_user
 from app.identity.models import STAFF_ROLES, Role
 from app.jobs import service as jobs
 from app.platforms import service as platforms
@@ -25,7 +25,7 @@ FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def caller_platform():
-    return platforms.platform_of(api_user())
+    return platforms.platform_of(current_api_user())
 
 
 def course_json(course: Course) -> dict[str, Any]:
@@ -168,7 +168,7 @@ def api_lesson(lesson_id: int):
 
 def readable_lesson(lesson_id: int) -> Lesson:
     """Platforms see their own lessons, staff every lesson."""
-    user = api_user()
+    user = current_api_user()
     if user.role is Role.PLATFORM:
         return service.lesson_for(caller_platform(), lesson_id)
     if user.role not in STAFF_ROLES:
@@ -188,7 +188,7 @@ def api_add_captions(lesson_id: int):
     if file is None:
         raise Invalid(fields={"file": _l("Send the captions as multipart field 'file'.")})
     caption = service.add_captions(
-        lesson, request.form.get("language"), file.read(), actor=api_user()
+        lesson, request.form.get("language"), file.read(), actor=current_api_user()
     )
     db.session.commit()
     return jsonify({"language": caption.language, "label": caption.label}), 201

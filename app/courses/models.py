@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Occupation
 from app.db import str_enum, utcnow
-from app.extensions import db
+from app.extensions import Model
 from app.platforms.models import Platform
 
 
@@ -68,7 +68,7 @@ def new_media_id() -> str:
     return uuid.uuid4().hex
 
 
-class Course(db.Model):
+class Course(Model):
     __tablename__ = "course"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,7 +97,7 @@ class Course(db.Model):
     __table_args__ = (sa.CheckConstraint("hours > 0", name="hours_positive"),)
 
 
-class Lesson(db.Model):
+class Lesson(Model):
     __tablename__ = "lesson"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,7 +149,7 @@ class Lesson(db.Model):
         return f"posters/{self.media_id}/poster.jpg"
 
 
-class UploadPart(db.Model):
+class UploadPart(Model):
     """One chunk of a resumable upload, stored as its own object until the file is assembled."""
 
     __tablename__ = "upload_part"
@@ -164,7 +164,7 @@ class UploadPart(db.Model):
     __table_args__ = (sa.UniqueConstraint("lesson_id", "offset", name="uq_upload_part_offset"),)
 
 
-class Caption(db.Model):
+class Caption(Model):
     __tablename__ = "caption"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,7 +182,7 @@ class Caption(db.Model):
     __table_args__ = (sa.UniqueConstraint("lesson_id", "language", name="uq_caption_language"),)
 
 
-class CaptionChange(db.Model):
+class CaptionChange(Model):
     """Captions sent for a lesson whose course was already submitted.
 
     Captions are an accessibility fix, so a platform may replace them in review or after

@@ -25,7 +25,7 @@ from app.courses.models import (
     Lesson,
     LessonStatus,
 )
-from app.db import lock_row, utcnow
+from app.db import lock_row, rowcount, utcnow
 from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge
 from app.extensions import db
 from app.identity.models import User
@@ -72,7 +72,7 @@ def create_course(platform: Platform, data: dict[str, Any]) -> Course:
         level = LEVELS_BY_NAME.get(data["level"]) if isinstance(data["level"], str) else None
         if level is None:
             errors["level"] = _l("Use 初级, 中级, 高级, 技师 or 高级技师, or leave it out.")
-    if errors:
+    if errors or occupation is None:  # no occupation is always among the errors
         raise Invalid(fields=errors)
     course = Course(
         platform=platform,
@@ -179,7 +179,7 @@ def submit(course: Course) -> None:
 
 def _log_decision(course: Course, before: CourseStatus) -> None:
     """Staff decisions on courses go into the audit log, from the pages and the CLI alike."""
-    detail = {"from": before.value, "to": course.status.value}
+    detail: dict[str, str | None] = {"from": before.value, "to": course.status.value}
     if course.status is CourseStatus.REJECTED:
         detail["reason"] = course.reject_reason
     action = {
@@ -348,15 +348,16 @@ def acknowledge_caption_changes(course: Course, admin: User) -> int:
         .values(acknowledged_at=utcnow(), acknowledged_by_id=admin.id)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount:
+    changes = rowcount(result)
+    if changes:
         audit.record_request(
             "course.caption_changes_acknowledged",
             subject_type="course",
             subject_id=course.id,
-            detail={"changes": result.rowcount},
+            detail={"changes": changes},
             actor=admin,
         )
-    return result.rowcount
+    return changes
 
 
 def set_cover(course: Course, data: bytes) -> None:

@@ -12,19 +12,21 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from typing import BinaryIO
+from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.courses.models import Lesson, LessonStatus, UploadPart
 from app.courses.pipeline import KEEPS_UPLOAD
 from app.courses.service import require_editable
-from app.db import lock_row
+from app.db import lock_row, utcnow
 from app.errors import BadRequest, Conflict, Invalid, PayloadTooLarge, UnsupportedMediaType
 from app.extensions import db
+from app.jobs import schedule
 from app.media.service import storage
-from media_pipeline.storage import StorageError, StorageFull, StorageUnavailable
+from media_pipeline.storage import Readable, StorageError, StorageFull, StorageUnavailable
 
 RANGE_PATTERN = re.compile(r"^bytes (\d{1,15})-(\d{1,15})/(\d{1,15})$")
 SNIFF_BYTES = 64
@@ -129,7 +131,7 @@ def _reset(lesson: Lesson) -> None:
     db.session.flush()
 
 
-def receive_chunk(lesson: Lesson, chunk: ChunkRange, body: BinaryIO) -> UploadState:
+def receive_chunk(lesson: Lesson, chunk: ChunkRange, body: Readable) -> UploadState:
     """Store one chunk; the caller commits, then dispatches the pipeline if it completed."""
     require_editable(lesson.course)
     cap = current_app.config["VIDEO_MAX_BYTES"]
@@ -207,10 +209,53 @@ def receive_chunk(lesson: Lesson, chunk: ChunkRange, body: BinaryIO) -> UploadSt
     return state(lesson)
 
 
+# Abandoned uploads dropped per run, each in its own transaction (a lesson may hold hundreds
+# of chunks); the rest go at the next turn.
+ABANDONED_PER_RUN = 50
+
+
+def _abandoned(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """An upload left unfinished (or kept after a failure for a retry that never came) and not
+    touched since `cutoff`: it holds chunks nobody will assemble."""
+    return sa.and_(
+        Lesson.status.in_([LessonStatus.UPLOADING, LessonStatus.FAILED]),
+        Lesson.updated_at < cutoff,
+        sa.exists().where(UploadPart.lesson_id == Lesson.id),
+    )
+
+
+@schedule.register("drop_abandoned_uploads", "EXPIRY_SWEEP_S")
+def drop_abandoned() -> int:
+    """Delete the stored chunks of uploads not continued for UPLOAD_ABANDONED_S; the lesson
+    awaits a new upload from byte 0. Returns how many uploads went."""
+    cutoff = utcnow() - timedelta(seconds=current_app.config["UPLOAD_ABANDONED_S"])
+    ids = list(
+        db.session.scalars(
+            sa.select(Lesson.id)
+            .where(_abandoned(cutoff))
+            .order_by(Lesson.id)
+            .limit(ABANDONED_PER_RUN)
+        )
+    )
+    dropped = 0
+    for lesson_id in ids:
+        lock_row(db.session, Lesson, lesson_id)  # a chunk arriving now waits, or wins first
+        if db.session.scalar(
+            sa.select(Lesson.id).where(Lesson.id == lesson_id, _abandoned(cutoff))
+        ):
+            lesson = db.session.get(Lesson, lesson_id, populate_existing=True)
+            assert lesson is not None
+            _reset(lesson)
+            lesson.status = LessonStatus.AWAITING_UPLOAD
+            dropped += 1
+        db.session.commit()
+    return dropped
+
+
 class _Prefixed(io.RawIOBase):
     """The sniffed bytes followed by the rest of the body, read as one stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         self.head = head
         self.rest = rest
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -39,7 +40,7 @@ DEMO_TRAINEE = {
     "phone": "13800138000",
     "password": "DemoTrainee2026",
 }
-DEMO_COURSE = {
+DEMO_COURSE: dict[str, Any] = {  # the JSON a platform would send
     "occupation_code": "6-31-01-03",
     "title": "低压电工安全作业（演示课程）",
     "hours": 2,

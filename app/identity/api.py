@@ -11,7 +11,7 @@ from app.errors import AppError
 from app.extensions import db
 from app.http import json_body
 from app.identity import bp, service
-from app.identity.auth import address, api_auth, api_user, bearer_token
+from app.identity.auth import address, api_auth, bearer_token, current_api_user
 from app.identity.codes import CODE_SENT, PASSWORD_RESET_DONE, RESET_CODE_SENT, InvalidCode
 from app.identity.models import User
 from app.identity.sms import SmsDisabled
@@ -135,7 +135,7 @@ def api_change_password():
     body = json_body()
     try:
         service.change_password(
-            api_user(),
+            current_api_user(),
             body.get("current_password"),
             body.get("new_password"),
             address=address(),
@@ -147,11 +147,11 @@ def api_change_password():
         raise
     db.session.commit()
     if g.get("api_token") is None:  # a signed-in browser: it stays signed in, alone
-        start_session(api_user())
+        start_session(current_api_user())
     return "", 204
 
 
 @bp.get("/api/v1/me")
 @api_auth()
 def api_me():
-    return jsonify(user_json(api_user()))
+    return jsonify(user_json(current_api_user()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from flask import current_app, g, render_template, request, session
 from flask_babel import lazy_gettext as _l
@@ -18,7 +18,9 @@ from app.http import json_body
 from app.identity import service
 from app.identity.models import Role, User
 
-F = TypeVar("F", bound=Callable[..., Any])
+# Decorated views keep their signature: P their parameters, R what they return.
+P = ParamSpec("P")
+R = TypeVar("R")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The session key holding when its person last gave their password (sign-in or prompt).
 AUTHENTICATED_AT = "authenticated_at"
@@ -63,12 +65,24 @@ def api_user() -> User | None:
     return user
 
 
-def api_auth(*roles: Role) -> Callable[[F], F]:
+def current_api_user() -> User:
+    """The caller of a view behind `api_auth`, which has already turned anonymous callers away.
+
+    Never None, so views need no check of their own; called where `api_auth` did not run it
+    is the code's mistake, not the client's, and fails loudly rather than answering 401.
+    """
+    user: User | None = g.get("api_user")
+    if user is None:
+        raise RuntimeError("current_api_user() called in a view without @api_auth")
+    return user
+
+
+def api_auth(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Require an authenticated caller, with one of `roles` when any are given."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             user = api_user()
             if user is None:
                 raise Unauthorized()
@@ -81,7 +95,7 @@ def api_auth(*roles: Role) -> Callable[[F], F]:
                 )
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 
@@ -93,19 +107,19 @@ API_OPEN_WITH_TEMPORARY = frozenset(
 )
 
 
-def role_required(*roles: Role) -> Callable[[F], F]:
+def role_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Pages: signed in with one of roles, else sign-in redirect (anonymous) or 403."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
             if current_user.role not in roles:
                 raise Forbidden()
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 
@@ -130,13 +144,13 @@ def reauth_prompt(error: str | None = None, status: int = 200):
     return html, status
 
 
-def reauthenticated(view: F) -> F:
+def reauthenticated(view: Callable[P, R]) -> Callable[P, R]:
     """Pages: a decision goes through only if the password was given within REAUTH_S; else
     the password prompt, which sends the same form back with the password. Reading the page
     (GET) needs no password."""
 
     @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if (
             request.method not in UNSAFE_METHODS
             or not current_user.is_authenticated
@@ -156,17 +170,17 @@ def reauthenticated(view: F) -> F:
         db.session.commit()
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def api_reauthenticated(view: F) -> F:
+def api_reauthenticated(view: Callable[P, R]) -> Callable[P, R]:
     """API: a decision goes through only if the caller's last authentication (the token's
     issue, or the browser session's sign-in or password prompt) is within REAUTH_S, or the
     body carries the caller's `password`; else `401 reauth_required`. Put it below
     `api_auth`."""
 
     @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         user = api_user()
         token = g.get("api_token")
         if token is not None:
@@ -191,4 +205,4 @@ def api_reauthenticated(view: F) -> F:
         db.session.commit()
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -21,12 +21,13 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app import security
-from app.db import utcnow
+from app.db import rowcount, utcnow
 from app.errors import Invalid, TooManyRequests
 from app.extensions import db
 from app.identity import sms
 from app.identity.models import CodePurpose, SmsCode, User
 from app.identity.throttle import Lockout, LoginThrottle
+from app.jobs import schedule
 
 CODE_DIGEST = "sms-code-digest"
 PHONE_DIGEST = "sms-phone-digest"
@@ -153,7 +154,7 @@ def check(
         .values(attempts=SmsCode.attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    if counted.rowcount != 1:
+    if rowcount(counted) != 1:
         raise invalid_code(field)
     if not hmac.compare_digest(row.code_digest, _code_digest(purpose, digest, text)):
         raise invalid_code(field)
@@ -168,6 +169,13 @@ def use(row: SmsCode, *, field: str = "code") -> None:
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if used.rowcount != 1:
+    if rowcount(used) != 1:
         raise invalid_code(field)
     db.session.expire(row)
+
+
+@schedule.register("expire_sms_codes", "EXPIRY_SWEEP_S")
+def delete_expired() -> int:
+    """Delete codes past their life, used or not: an expired code proves nothing any more, and
+    only the newest live code for a phone is ever looked at. Returns how many went."""
+    return schedule.delete_in_batches(SmsCode, SmsCode.expires_at < utcnow())

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import security
 from app.db import str_enum, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 if TYPE_CHECKING:
     from app.platforms.models import Platform
@@ -46,7 +46,7 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """Anyone who signs in. Trainees carry their real-name identity; staff a username."""
 
     __tablename__ = "user"
@@ -125,7 +125,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.role.value}>"
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token. Only its SHA-256 is stored; the token itself is shown once."""
 
     __tablename__ = "api_token"
@@ -154,7 +154,7 @@ class CodePurpose(enum.StrEnum):
     REGISTER = "register"
 
 
-class SmsCode(db.Model):
+class SmsCode(Model):
     """A one-time code sent by SMS. Neither the code nor the phone is stored: a keyed digest
     of each (the code's digest binds its purpose and phone, so it matches nothing else)."""
 

@@ -29,6 +29,7 @@ from app.extensions import db
 from app.identity import challenge, codes, resident_id, sms
 from app.identity.models import STAFF_ROLES, ApiToken, CodePurpose, Role, Sex, User
 from app.identity.throttle import LoginThrottle
+from app.jobs import schedule
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,17 @@ ID_MESSAGES = {
     "check_digit": _l("The last character does not match; check the number for a typo."),
 }
 
-hasher = PasswordHasher()
+
+@cache
+def _hasher(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    """One hasher per cost, built once: it holds no state but its parameters."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+
+
+def password_hasher() -> PasswordHasher:
+    """Argon2id at the app's PASSWORD_HASH_COST: the strong default everywhere but in the test
+    suite, whose thousands of throwaway passwords would otherwise spend minutes hashing."""
+    return _hasher(*current_app.config["PASSWORD_HASH_COST"])
 
 
 @dataclass(frozen=True)
@@ -159,7 +170,7 @@ def register_trainee(data: dict[str, Any], *, today: date, verify_phone: bool = 
         phone=reg.phone,
         birth_date=reg.resident.birth_date,
         sex=Sex.MALE if reg.resident.male else Sex.FEMALE,
-        password_hash=hasher.hash(reg.password),
+        password_hash=password_hasher().hash(reg.password),
     )
     return _insert(user, already)
 
@@ -177,7 +188,10 @@ def create_staff(role: Role, username: str, password: str, name: str | None = No
     if errors:
         raise Invalid(fields=errors)
     user = User(
-        role=role, username=username, name=name or username, password_hash=hasher.hash(password)
+        role=role,
+        username=username,
+        name=name or username,
+        password_hash=password_hasher().hash(password),
     )
     taken = Conflict(_l("This username is taken."), code="username_taken")
     if db.session.scalar(sa.select(User.id).where(User.username == username)):
@@ -383,7 +397,7 @@ def set_password(
     """Replace the password: every browser session and every token but keep_token ends, and
     the change is audited (never the password). The one way passwords change after sign-up:
     by their owner, by SMS code, by staff."""
-    user.password_hash = hasher.hash(new)
+    user.password_hash = password_hasher().hash(new)
     user.password_change_required = change_required
     end_sessions(user)
     revoked = revoke_tokens(user, keep=keep_token)
@@ -530,22 +544,29 @@ def set_active(username: str, active: bool) -> User:
     return user
 
 
-@cache
 def _dummy_hash() -> str:
     """A hash nobody knows the password of, verified when there is no account to check, so
-    unknown logins take as long as known ones."""
-    return hasher.hash(secrets.token_urlsafe(32))
+    unknown logins take as long as known ones: made at the app's own cost."""
+    return _dummy_hash_at(*current_app.config["PASSWORD_HASH_COST"])
+
+
+@cache
+def _dummy_hash_at(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    """One per cost, made once: verifying it costs what checking a real password does."""
+    return _hasher(time_cost, memory_cost, parallelism).hash(secrets.token_urlsafe(32))
 
 
 def _verify_password(user: User | None, password: str) -> bool:
     try:
-        hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
+        password_hasher().verify(
+            user.password_hash if user is not None else _dummy_hash(), password
+        )
     except (VerificationError, InvalidHashError):
         return False
     if user is None:
         return False
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
+    if password_hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = password_hasher().hash(password)
     return True
 
 
@@ -626,6 +647,20 @@ def revoke_token_id(user: User, token_id: int) -> ApiToken | None:
     return row
 
 
+# Expired and revoked tokens stay this long in the lists people read ("expired",
+# "revoked"), then the schedule deletes them; the audit log keeps their issue and revocation.
+ENDED_TOKEN_KEPT = timedelta(days=30)
+
+
+@schedule.register("expire_api_tokens", "EXPIRY_SWEEP_S")
+def delete_ended_tokens() -> int:
+    """Delete tokens expired or revoked more than ENDED_TOKEN_KEPT ago (each API sign-in makes
+    one, so they would pile up forever); returns how many went."""
+    cutoff = utcnow() - ENDED_TOKEN_KEPT
+    ended = sa.or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff)
+    return schedule.delete_in_batches(ApiToken, ended)
+
+
 def unusable_password_hash() -> str:
     """A valid hash nobody knows the password of: service accounts sign in only by token."""
-    return hasher.hash(secrets.token_urlsafe(32))
+    return password_hasher().hash(secrets.token_urlsafe(32))

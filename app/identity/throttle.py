@@ -143,7 +143,9 @@ class RedisFailureStore:
     def count(self, key: str) -> tuple[int, float]:
         try:
             with self.client.pipeline() as pipe:
-                raw, ttl = pipe.get(self.prefix + key).pttl(self.prefix + key).execute()
+                pipe.get(self.prefix + key)
+                pipe.pttl(self.prefix + key)
+                raw, ttl = pipe.execute()
         except redis.RedisError:
             self._outage("count")
             return self.fallback.count(key)
@@ -153,7 +155,9 @@ class RedisFailureStore:
         try:
             # A MULTI/EXEC transaction: the increment and its expiry happen together.
             with self.client.pipeline() as pipe:
-                count, _ = pipe.incr(self.prefix + key).expire(self.prefix + key, ttl_s).execute()
+                pipe.incr(self.prefix + key)
+                pipe.expire(self.prefix + key, ttl_s)
+                count, _ = pipe.execute()
         except redis.RedisError:
             self._outage("add")
             return self.fallback.add(key, ttl_s)
@@ -192,7 +196,9 @@ class RedisFailureStore:
     def take(self, key: str) -> str | None:
         try:
             with self.client.pipeline() as pipe:
-                raw, _ = pipe.get(self.prefix + key).delete(self.prefix + key).execute()
+                pipe.get(self.prefix + key)
+                pipe.delete(self.prefix + key)
+                raw, _ = pipe.execute()
         except redis.RedisError:
             self._outage("take")
             return self.fallback.take(key)

@@ -11,15 +11,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 from app import create_app
 from app.extensions import db
 from app.jobs import schedule, service
+from app.observability import logs, metrics, procdir
 
 flask_app = create_app()
 celery = flask_app.extensions["veriskill.jobs"].celery
 _timer: list[schedule.Timer] = []
+
+
+@setup_logging.connect
+def keep_app_logging(**_: Any) -> None:
+    """Celery leaves the root logger to us: the app's format (LOG_FORMAT), job context and all."""
+    logs.configure(flask_app.config["LOG_FORMAT"], flask_app.config["LOG_LEVEL"])
+
+
+@worker_init.connect
+def serve_metrics(**_: Any) -> None:
+    """Before the pool starts: a fresh PROMETHEUS_MULTIPROC_DIR, and the metrics listener."""
+    procdir.wipe_at_start()
+    metrics.serve_worker_metrics(flask_app)
 
 
 @worker_process_init.connect

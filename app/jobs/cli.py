@@ -8,16 +8,17 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
-from app.extensions import db
+from app.extensions import db, real_app
 from app.jobs import bp, service
 from app.jobs.backends import PollingWorker
 from app.jobs.models import Job
+from app.observability.metrics import serve_worker_metrics
 
 
 @bp.cli.command("work")
 def work() -> None:
     """Run queued jobs until stopped (SIGTERM or Ctrl-C finish the current job first)."""
-    worker = PollingWorker(current_app._get_current_object(), current_app.config["JOB_POLL_S"])
+    worker = PollingWorker(real_app(), current_app.config["JOB_POLL_S"])
 
     def stop(*_: object) -> None:
         worker.stopped.set()
@@ -26,6 +27,7 @@ def work() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo(f"job worker {service.worker_id()} polling every {worker.poll_s}s")
+    serve_worker_metrics(real_app())  # WORKER_METRICS_LISTEN, if set
     worker.run_forever()
 
 

@@ -33,10 +33,12 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from flask import current_app
 
-from app.db import utcnow
-from app.extensions import db
+from app.db import rowcount, utcnow
+from app.extensions import db, real_app
 from app.jobs import schedule
 from app.jobs.models import Job, JobStatus
+from app.observability import logs
+from app.observability.jobs import JobRun
 from media_pipeline.storage import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ def enqueue(kind: str, subject_id: int) -> Job:
     )
     if existing is not None:
         return existing
-    job = Job(kind=kind, subject_id=subject_id)
+    job = Job(kind=kind, subject_id=subject_id, request_id=logs.current_request_id())
     db.session.add(job)
     db.session.flush()
     return job
@@ -155,7 +157,7 @@ def claim(job_id: int) -> bool:
         )
     )
     db.session.commit()
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def claim_next() -> int | None:
@@ -220,11 +222,10 @@ def execute(job_id: int) -> None:
         db.session.rollback()
         return
     kind, subject_id, attempts = job.kind, job.subject_id, job.attempts
+    run = JobRun(job_id, kind, job.request_id)  # its log lines carry the queuing request's id
     db.session.commit()
     spec = HANDLERS.get(kind)
-    heartbeat = _Heartbeat(
-        current_app._get_current_object(), job_id, attempts, current_app.config["JOB_HEARTBEAT_S"]
-    )
+    heartbeat = _Heartbeat(real_app(), job_id, attempts, current_app.config["JOB_HEARTBEAT_S"])
     heartbeat.start()
     last_report = [-1.0]
 
@@ -264,6 +265,7 @@ def execute(job_id: int) -> None:
         heartbeat.stopped.set()
         heartbeat.join(timeout=5)
         db.session.remove()
+        run.close()
 
 
 def _rollback() -> None:
@@ -375,7 +377,7 @@ def requeue_stale() -> list[int]:
                 )
             )
             db.session.commit()
-            if taken.rowcount == 1:
+            if rowcount(taken) == 1:
                 lost.append(job_id)
                 _give_up(HANDLERS.get(kind), subject_id, "worker_lost", message)
         else:
@@ -383,7 +385,7 @@ def requeue_stale() -> list[int]:
                 same_run.values(status=JobStatus.QUEUED, locked_by=None, dispatched_at=None)
             )
             db.session.commit()
-            if taken.rowcount == 1:
+            if rowcount(taken) == 1:
                 requeued.append(job_id)
     if requeued:
         log.warning("requeued jobs whose worker stopped: %s", requeued)

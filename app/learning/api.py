@@ -6,7 +6,7 @@ from flask import jsonify
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
-from app.identity.auth import api_auth, api_user
+from app.identity.auth import api_auth, current_api_user
 from app.identity.models import Role
 from app.learning import bp, service
 
@@ -14,7 +14,7 @@ from app.learning import bp, service
 @bp.post("/api/v1/courses/<int:course_id>/enrollments")
 @api_auth(Role.TRAINEE)
 def api_enroll(course_id: int):
-    enrollment, created = service.enroll(api_user(), course_id)
+    enrollment, created = service.enroll(current_api_user(), course_id)
     db.session.commit()
     if not created:
         message = str(_l("You are already enrolled in this course."))

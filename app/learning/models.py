@@ -10,10 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.courses.models import Course, Lesson
 from app.db import str_enum, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class Enrollment(db.Model):
+class Enrollment(Model):
     __tablename__ = "enrollment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,7 +33,7 @@ class SessionEnd(enum.StrEnum):
     CLOSED = "closed"  # the player said goodbye
 
 
-class StudySession(db.Model):
+class StudySession(Model):
     """One sitting with one lesson, on one device. Only one is open per trainee at a time: the
     database holds that (a unique index over the open ones), not a check before the insert."""
 
@@ -62,6 +62,9 @@ class StudySession(db.Model):
     unverified_s: Mapped[float] = mapped_column(default=0.0)
     since_check_s: Mapped[float] = mapped_column(default=0.0)
     next_check_after_s: Mapped[float] = mapped_column(default=0.0)
+    # A face check of this session waits for its answer (set when one is asked, cleared when
+    # one closes): a heartbeat learns it from the row it locks, with no look-up of the checks.
+    awaiting_check: Mapped[bool] = mapped_column(default=False)
     # Unconfirmed time that lapsed because the session ended before a check confirmed it.
     lapsed_s: Mapped[float] = mapped_column(default=0.0)
     user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
@@ -84,7 +87,7 @@ class StudySession(db.Model):
         return self.ended_at is None
 
 
-class LessonProgress(db.Model):
+class LessonProgress(Model):
     """What the server credited for one lesson of one enrolment, across all sessions."""
 
     __tablename__ = "lesson_progress"
@@ -125,7 +128,7 @@ class LessonProgress(db.Model):
     )
 
 
-class HeartbeatRecord(db.Model):
+class HeartbeatRecord(Model):
     """Every heartbeat as received, and what it earned: the evidence behind credited time."""
 
     __tablename__ = "heartbeat"

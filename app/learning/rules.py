@@ -289,34 +289,61 @@ def bucket_count(duration_s: float) -> int:
     return max(1, math.floor(duration_s / BUCKET_S + 0.5))
 
 
-def buckets_for(intervals: Iterable[Interval], duration_s: float) -> set[int]:
+def buckets_for(
+    intervals: Iterable[Interval], duration_s: float, *, within: Interval | None = None
+) -> set[int]:
     """The buckets watched, given every interval verified for the lesson so far.
 
     A bucket counts when the union of the intervals covers at least `BUCKET_MIN_FRACTION` of it.
     Pass all of the lesson's intervals (or their `merge_intervals`), not one heartbeat's: a
     heartbeat's stretch usually straddles two buckets. Watching the same seconds twice counts once.
+    With `within`, only the buckets that stretch touches are judged (see `coverage_after`).
     """
     count = bucket_count(duration_s)
     if count == 0:
         return set()
-    seen = [0.0] * count
+    low_index, high_index = 0, count - 1
+    if within is not None:
+        low_index, high_index = _bucket_range(within, count, duration_s)
+    seen: dict[int, float] = {}
     for start, end in merge_intervals(intervals):
         start, end = max(start, 0.0), min(end, duration_s)
         if end <= start:
             continue
-        first = min(int(start // BUCKET_S), count - 1)
-        last = min(int(end // BUCKET_S), count - 1)
-        for index in range(first, last + 1):
+        first, last = _bucket_range((start, end), count, duration_s)
+        for index in range(max(first, low_index), min(last, high_index) + 1):
             low, high = _bucket_bounds(index, count, duration_s)
             overlap = min(end, high) - max(start, low)
             if overlap > 0:
-                seen[index] += overlap
+                seen[index] = seen.get(index, 0.0) + overlap
     return {
         index
-        for index in range(count)
-        if seen[index]
-        >= BUCKET_MIN_FRACTION * _bucket_length(index, count, duration_s) - _EPSILON_S
+        for index, seconds in seen.items()
+        if seconds >= BUCKET_MIN_FRACTION * _bucket_length(index, count, duration_s) - _EPSILON_S
     }
+
+
+def coverage_after(
+    coverage_before: float,
+    before: Iterable[Interval],
+    after: Iterable[Interval],
+    span: Interval,
+    duration_s: float,
+) -> float:
+    """`coverage(buckets_for(after))` where `after` is `before` plus the stretch `span`, from
+    the coverage `before` had: only the buckets `span` touches can change, so only they are
+    judged again (a heartbeat of a two-hour lesson judges two buckets, not 720).
+
+    `coverage_before` must be what `coverage` gave for `before`: it is a whole number of
+    buckets over the lesson's count, which this recovers exactly.
+    """
+    count = bucket_count(duration_s)
+    if count == 0:
+        return 0.0
+    watched = round(coverage_before * count)
+    watched -= len(buckets_for(before, duration_s, within=span))
+    watched += len(buckets_for(after, duration_s, within=span))
+    return min(max(watched, 0), count) / count
 
 
 def coverage(buckets: set[int], duration_s: float) -> float:
@@ -350,6 +377,12 @@ def _floor_ms(seconds: float) -> float:
     while millis > 0 and millis / 1000 > seconds:
         millis -= 1
     return millis / 1000
+
+
+def _bucket_range(span: Interval, count: int, duration_s: float) -> tuple[int, int]:
+    """The first and last bucket a stretch of the lesson can overlap."""
+    start, end = max(span[0], 0.0), min(span[1], duration_s)
+    return min(int(start // BUCKET_S), count - 1), min(int(end // BUCKET_S), count - 1)
 
 
 def _bucket_bounds(index: int, count: int, duration_s: float) -> tuple[float, float]:

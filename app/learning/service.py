@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.courses.models import Course, CourseStatus, Lesson, LessonStatus
 from app.db import lock_row, savepoint, utcnow
@@ -133,14 +134,20 @@ def studyable_lesson(user: User, lesson_id: int) -> tuple[Lesson, Enrollment]:
 
 
 def progress_for(enrollment: Enrollment, lesson: Lesson, *, lock: bool = False) -> LessonProgress:
+    return progress_of(enrollment.id, lesson.id, lock=lock)
+
+
+def progress_of(enrollment_id: int, lesson_id: int, *, lock: bool = False) -> LessonProgress:
+    """The lesson's progress row, created if missing; by ids, so a heartbeat need not load
+    the enrolment to reach it."""
     query = sa.select(LessonProgress).where(
-        LessonProgress.enrollment_id == enrollment.id, LessonProgress.lesson_id == lesson.id
+        LessonProgress.enrollment_id == enrollment_id, LessonProgress.lesson_id == lesson_id
     )
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     row = db.session.scalar(query)
     if row is None:
-        row = LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id)
+        row = LessonProgress(enrollment_id=enrollment_id, lesson_id=lesson_id)
         db.session.add(row)
         db.session.flush()
     return row
@@ -214,17 +221,34 @@ def session_for(user: User, session_id: int) -> StudySession:
 def lock_session(session_id: int) -> StudySession:
     """The session row, locked for this transaction and read afresh under the lock: what was
     loaded before may be stale by the time the lock is granted."""
-    lock_row(db.session, StudySession, session_id)
-    return db.session.scalars(
+    session = _locked_session(session_id)
+    if session is None:
+        raise NotFound(_l("No such study session."))
+    return session
+
+
+def _locked_session(session_id: int) -> StudySession | None:
+    """Lock, read and load the lesson in one statement where the database can (PostgreSQL:
+    FOR UPDATE OF the session row only, never the lesson every learner shares); SQLite takes
+    its write lock first (`lock_row`). Every heartbeat pays this, so it is one round trip."""
+    query = (
         sa.select(StudySession)
         .where(StudySession.id == session_id)
+        .options(joinedload(StudySession.lesson, innerjoin=True))
         .execution_options(populate_existing=True)
-    ).one()
+    )
+    if db.session.get_bind().dialect.name == "sqlite":
+        lock_row(db.session, StudySession, session_id)
+    else:
+        query = query.with_for_update(of=StudySession)
+    return db.session.scalar(query)
 
 
 def active_session(user: User, session_id: int) -> StudySession:
     """The trainee's session, locked; refused once it has ended."""
-    session = lock_session(session_for(user, session_id).id)
+    session = _locked_session(session_id)
+    if session is None or session.trainee_id != user.id:
+        raise NotFound(_l("No such study session."))
     if not session.active:
         raise Conflict(
             _l("This study session has ended; the lesson was opened elsewhere."),
@@ -275,10 +299,8 @@ def _ready(progress: LessonProgress, duration_s: float) -> bool:
 def credit(session: StudySession, beat: rules.Heartbeat, *, held: bool) -> BeatOutcome:
     """Judge a heartbeat of a session locked by `active_session`; `held` while a face check
     waits for its answer (then nothing is credited and no stretch counts as watched)."""
-    lesson = session.lesson
-    duration = float(lesson.duration_s or 0)
-    enrollment = db.session.get(Enrollment, session.enrollment_id)
-    progress = progress_for(enrollment, lesson, lock=True)
+    duration = float(session.lesson.duration_s or 0)
+    progress = progress_of(session.enrollment_id, session.lesson_id, lock=True)
     state = rules.SessionState(
         last_at=session.last_at,
         last_position_s=session.last_position_s,
@@ -312,9 +334,12 @@ def credit(session: StudySession, beat: rules.Heartbeat, *, held: bool) -> BeatO
     if not held:
         progress.furthest_s = new.furthest_s
         if result.covered:
-            covered = rules.merge_intervals((*_spans(progress.covered), *result.covered))
+            before = _spans(progress.covered)
+            covered = rules.merge_intervals((*before, *result.covered))
             progress.covered = _spans_json(covered)
-            progress.coverage = rules.coverage(rules.buckets_for(covered, duration), duration)
+            progress.coverage = rules.coverage_after(
+                progress.coverage, before, covered, result.covered[0], duration
+            )
     due = None
     if not held and progress.completed_at is None:
         at_end = beat.position_s >= duration - rules.END_TOLERANCE_S and not beat.playing
@@ -322,8 +347,10 @@ def credit(session: StudySession, beat: rules.Heartbeat, *, held: bool) -> BeatO
             due = Due.CLOSING
     if not held and due is None and session.since_check_s >= session.next_check_after_s > 0:
         due = Due.RANDOM
-    db.session.add(
-        HeartbeatRecord(
+    # The evidence row as a plain INSERT: nothing reads it back in this request, so it skips
+    # the ORM's unit of work (object state, identity map, RETURNING of its id).
+    db.session.execute(
+        sa.insert(HeartbeatRecord).values(
             session_id=session.id,
             received_at=beat.at,
             seq=beat.seq,
@@ -348,8 +375,15 @@ def _spans_json(spans: tuple[rules.Interval, ...]) -> str:
 
 
 def check_opened(session: StudySession) -> None:
-    """A face check was asked: count the study before the next random one afresh."""
+    """A face check was asked: count the study before the next random one afresh, and hold
+    the session's credit until it closes."""
     session.since_check_s = 0.0
+    session.awaiting_check = True
+
+
+def no_check_waiting(session: StudySession) -> None:
+    """The session's latest check is closed (the workflow looked): heartbeats stop asking."""
+    session.awaiting_check = False
 
 
 def awaiting(session: StudySession) -> list[StudySession]:
@@ -383,6 +417,7 @@ def confirm(session: StudySession, *, next_check_after_s: float) -> Settled:
         seconds += each.unverified_s
         progress = _move_pending(each, each.unverified_s)
     session.next_check_after_s = next_check_after_s
+    session.awaiting_check = False
     lesson = session.lesson
     course_completed = False
     if progress.completed_at is None and rules.is_complete(
@@ -390,7 +425,7 @@ def confirm(session: StudySession, *, next_check_after_s: float) -> Settled:
     ):
         progress.completed_at = utcnow()
         db.session.flush()
-        enrollment = db.session.get(Enrollment, session.enrollment_id)
+        enrollment = db.session.get_one(Enrollment, session.enrollment_id)
         if enrollment.completed_at is None and summarize(enrollment)["completed"]:
             enrollment.completed_at = utcnow()
             course_completed = True
@@ -405,6 +440,7 @@ def void(session: StudySession, *, next_check_after_s: float) -> Settled:
         seconds += each.unverified_s
         _take_back(each)
     session.next_check_after_s = next_check_after_s
+    session.awaiting_check = False
     return Settled(round(seconds, 3), False)
 
 
@@ -431,8 +467,7 @@ def _take_back(session: StudySession) -> None:
 
 def _move_pending(session: StudySession, seconds: float) -> LessonProgress:
     """Take a session's waiting time off its lesson's `pending_s`; the caller says where to."""
-    enrollment = db.session.get(Enrollment, session.enrollment_id)
-    progress = progress_for(enrollment, session.lesson, lock=True)
+    progress = progress_of(session.enrollment_id, session.lesson_id, lock=True)
     progress.pending_s = round(max(0.0, progress.pending_s - seconds), 3)
     session.unverified_s = 0.0
     return progress
@@ -456,7 +491,7 @@ def summarize(
     enrolment's progress rows by lesson, when the caller loaded them for many enrolments)."""
     if rows is None:
         rows = progress_rows([enrollment])[enrollment.id]
-    lessons = []
+    lessons: list[dict[str, Any]] = []
     for lesson in enrollment.course.lessons:
         row = rows.get(lesson.id)
         duration = float(lesson.duration_s or 0)
@@ -519,4 +554,4 @@ def reasons_summary(enrollment: Enrollment) -> dict[str, int]:
         )
         .group_by(HeartbeatRecord.reason)
     )
-    return dict(db.session.execute(query).all())
+    return {str(reason): int(count) for reason, count in db.session.execute(query).all()}

@@ -12,6 +12,7 @@ link copied out of the desk opens nothing in anyone else's browser.
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 from flask import current_app, url_for
 
@@ -20,6 +21,11 @@ from media_pipeline import storage as store
 
 URL_KEY = "media-url"
 PERSONAL_PREFIX = "faces/"
+OBJECT_PATH = "/media/o/"
+# Segments are immutable under their key, but private: no shared caches. Face images are
+# personal data: not even the viewer's browser keeps them.
+OBJECT_CACHE_CONTROL = "private, max-age=300"
+PERSONAL_CACHE_CONTROL = "no-store"
 
 
 def is_personal(key: str) -> bool:
@@ -45,9 +51,32 @@ def signed_query(scope: str, ttl_s: int) -> dict[str, str]:
 
 
 def check_signature(scope: str, exp: str | None, sig: str | None) -> bool:
+    return signature_holds(_secret(), scope, exp, sig)
+
+
+def url_secret() -> bytes:
+    """The key object links are signed with (for code that runs outside a request)."""
+    return _secret()
+
+
+def signature_holds(secret: bytes, scope: str, exp: str | None, sig: str | None) -> bool:
+    """The one check of a signed link: the HMAC over scope and expiry, not yet expired."""
     if not exp or not sig or not exp.isdigit():
         return False
-    return store.verify(_secret(), scope, int(exp), sig, int(time.time()))
+    return store.verify(secret, scope, int(exp), sig, int(time.time()))
+
+
+def accel_headers(prefix: str, key: str) -> list[tuple[str, str]]:
+    """The answer that hands an object to nginx (X-Accel-Redirect to its internal location
+    `prefix`, MEDIA_ACCEL_REDIRECT), once its link was checked: nginx sends the file, with
+    Range and conditional requests, and keeps this Content-Type and Cache-Control."""
+    cache_control = PERSONAL_CACHE_CONTROL if is_personal(key) else OBJECT_CACHE_CONTROL
+    return [
+        ("Content-Type", store.content_type_for(key)),
+        ("Cache-Control", cache_control),
+        ("X-Accel-Redirect", prefix + quote(key)),
+        ("Content-Length", "0"),
+    ]
 
 
 def object_url(

@@ -1,9 +1,10 @@
-"""Serving private objects behind signed URLs: from local disk, and face images from any store
-(MinIO serves other objects by presigned URL itself)."""
+"""Serving private objects behind signed URLs: from local disk (behind nginx with
+MEDIA_ACCEL_REDIRECT, by handing the file to nginx), and face images from any store (MinIO
+serves other objects by presigned URL itself)."""
 
 from __future__ import annotations
 
-from flask import abort, request, send_file
+from flask import Response, abort, current_app, request, send_file
 
 from app.identity.auth import api_user
 from app.media import bp, service
@@ -31,10 +32,15 @@ def object(key: str):
         abort(404)
     if not path.is_file():
         abort(404)
+    accel_prefix = current_app.config.get("MEDIA_ACCEL_REDIRECT")
+    if accel_prefix:
+        # Behind nginx: headers only, nginx sends the file (app/media/accel.py answers most
+        # of these before Flask; face images, which need the viewer, come here).
+        return Response(b"", headers=service.accel_headers(accel_prefix, key))
     response = send_file(path, mimetype=store.content_type_for(key), conditional=True, max_age=300)
-    # Segments are immutable under their key, but private: no shared caches. Face images are
-    # personal data: not even the viewer's browser keeps them.
-    response.headers["Cache-Control"] = "no-store" if personal else "private, max-age=300"
+    response.headers["Cache-Control"] = (
+        service.PERSONAL_CACHE_CONTROL if personal else service.OBJECT_CACHE_CONTROL
+    )
     return response
 
 

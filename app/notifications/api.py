@@ -6,7 +6,7 @@ from flask import jsonify, request
 
 from app.extensions import db
 from app.http import int_arg
-from app.identity.auth import api_auth, api_user
+from app.identity.auth import api_auth, current_api_user
 from app.notifications import bp, service
 
 
@@ -14,7 +14,7 @@ from app.notifications import bp, service
 @api_auth()
 def api_notifications():
     page = service.inbox(
-        api_user(),
+        current_api_user(),
         before=service.parse_cursor(request.args.get("before")),
         limit=int_arg("limit", service.PAGE_SIZE, low=1, high=100),
     )
@@ -30,7 +30,7 @@ def api_notifications():
 @bp.post("/api/v1/me/notifications/<int:notification_id>/read")
 @api_auth()
 def api_mark_read(notification_id: int):
-    user = api_user()
+    user = current_api_user()
     notification = service.mark_read(user, notification_id)
     db.session.commit()
     return jsonify({**service.item_json(notification), "unread": service.unread_count(user)})

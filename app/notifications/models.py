@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class Notification(db.Model):
+class Notification(Model):
     """Something the account holder should know. The text is rendered from ``kind`` and
     ``params`` (JSON) when it is read, in the reader's language."""
 

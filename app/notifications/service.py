@@ -21,7 +21,7 @@ from flask import url_for
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 
-from app.db import utcnow
+from app.db import rowcount, utcnow
 from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.identity.models import User
@@ -289,7 +289,7 @@ def mark_all_read(user: User) -> int:
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
-    return int(marked.rowcount or 0)
+    return rowcount(marked)
 
 
 def parse_cursor(raw: str | None) -> int | None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import str_enum, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
 class PlatformStatus(enum.StrEnum):
@@ -17,7 +17,7 @@ class PlatformStatus(enum.StrEnum):
     SUSPENDED = "suspended"
 
 
-class Platform(db.Model):
+class Platform(Model):
     """A provider. It acts through one service account (a user with the platform role)."""
 
     __tablename__ = "platform"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 
-from app.extensions import db
+from app.extensions import db, real_app
 from app.i18n import LANG_COOKIE
 from app.site import bp
 from app.urls import safe_next
@@ -35,6 +35,25 @@ def switch_language(code: str):
 
 @bp.get("/healthz")
 def health():
-    """For load balancers: the app answers and the database is reachable."""
+    """Liveness, for load balancers: the app answers and the database is reachable."""
     db.session.execute(sa.select(1))
     return jsonify({"status": "ok"})
+
+
+@bp.get("/healthz/ready")
+def ready():
+    """Readiness: 200 when the database, Redis, storage and the face model answer, else 503
+    naming what failed. Open to load balancers; only the operator (as for /metrics) sees the
+    error messages, which may name hosts."""
+    from app.observability import health as checks
+    from app.observability.metrics import operator_request
+
+    app = real_app()
+    results = checks.readiness(app)
+    detail = operator_request(app, request)
+    ready = all(result.status != "failed" for result in results)
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": {result.name: result.json(detail=detail) for result in results},
+    }
+    return jsonify(body), 200 if ready else 503, {"Cache-Control": "no-store"}

@@ -87,6 +87,7 @@ def start_session(user: User, lesson_id: int, *, user_agent: str, address: str) 
         user_agent=user_agent,
         address=address,
     )
+    subsidy.mark_stale(enrollment.id)  # a queued enrolment's evidence lists sessions
     progress = learning.progress_for(enrollment, lesson)
     check = _ask(session, CheckKind.SIGN_IN, learning.resume_at(progress))
     return Started(session, check, progress)
@@ -97,10 +98,14 @@ def heartbeat(user: User, session_id: int, data: dict) -> Beat:
     nothing is credited; a check learning says is due is asked now."""
     session = learning.active_session(user, session_id)
     beat = learning.parse_beat(session, data, at=learning.clock())
-    check = verification.latest_check(session.id)
-    if verification.due_to_expire(check):
+    # Most beats come while no check waits: the locked session row says so, and the checks
+    # are looked up only when one was asked and not yet closed.
+    check = verification.latest_check(session.id) if session.awaiting_check else None
+    if check is not None and verification.due_to_expire(check):
         _close(session, check, passed=False, code="expired", judged=None)
     held = check is not None and check.status is CheckStatus.PENDING
+    if session.awaiting_check and not held:
+        learning.no_check_waiting(session)
     outcome = learning.credit(session, beat, held=held)
     if outcome.due is not None:
         check = _ask(session, CheckKind(outcome.due), beat.position_s)
@@ -141,8 +146,8 @@ def judge_queued_answer(answer_id: int) -> CheckAnswer | None:
     answer = verification.take_answer(answer_id)
     if answer is None:  # judged by an earlier run, or abandoned
         return db.session.get(CheckAnswer, answer_id)
-    check = db.session.get(Check, answer.check_id)
-    user = db.session.get(User, check.user_id)
+    check = db.session.get_one(Check, answer.check_id)
+    user = db.session.get_one(User, check.user_id)
     frames = verification.answer_frames(answer)
     try:
         compared = verification.compare(user, check, frames)
@@ -220,7 +225,7 @@ def _close(
     verification.close_check(
         check, passed=passed, code=code, judged=judged, settled_s=settled.seconds
     )
-    enrollment = db.session.get(Enrollment, session.enrollment_id)
+    enrollment = db.session.get_one(Enrollment, session.enrollment_id)
     if settled.course_completed:
         subsidy.on_completed(enrollment)
     else:

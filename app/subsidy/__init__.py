@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("subsidy", __name__)
 
-from app.subsidy import api, views  # noqa: E402, F401  (routes register on bp)
+from app.subsidy import api, cli, views  # noqa: E402, F401  (routes and commands register on bp)

@@ -115,12 +115,13 @@ def snapshots(enrollment: Enrollment) -> dict[int, list[Evidence]]:
     )
     result: dict[int, list[Evidence]] = defaultdict(list)
     for evidence in db.session.scalars(query):
+        assert evidence.check_id is not None  # joined on its check
         result[evidence.check_id].append(evidence)
     return result
 
 
 def trainee_of(enrollment: Enrollment) -> User:
-    return db.session.get(User, enrollment.trainee_id)
+    return db.session.get_one(User, enrollment.trainee_id)
 
 
 def flags_of(user_id: int) -> list[IdentityFlag]:
@@ -130,7 +131,7 @@ def flags_of(user_id: int) -> list[IdentityFlag]:
 
 def reference_evidence(user_id: int) -> Evidence | None:
     """The photo of the trainee's active reference face."""
-    reference = verification.active_reference(db.session.get(User, user_id))
+    reference = verification.active_reference(db.session.get_one(User, user_id))
     return _reference_photo(reference) if reference else None
 
 
@@ -154,8 +155,8 @@ def flag_pair(flag_id: int) -> tuple[IdentityFlag, FacePair]:
     flag = db.session.get(IdentityFlag, flag_id)
     if flag is None:
         raise NotFound(_l("No such identity flag."))
-    flagged = db.session.get(User, flag.user_id)
-    other = db.session.get(User, flag.other_user_id)
+    flagged = db.session.get_one(User, flag.user_id)
+    other = db.session.get_one(User, flag.other_user_id)
     pair = FacePair(
         (flagged, reference_evidence(flagged.id)),
         (other, reference_evidence(other.id)),
@@ -171,7 +172,7 @@ def reference_pair(reference_id: int) -> tuple[FaceReference, FacePair]:
     reference = db.session.get(FaceReference, reference_id)
     if reference is None:
         raise NotFound(_l("No such reference face."))
-    user = db.session.get(User, reference.user_id)
+    user = db.session.get_one(User, reference.user_id)
     pair = FacePair(
         (user, reference_evidence(user.id)),
         (user, _reference_photo(reference)),
@@ -212,13 +213,13 @@ def check_image(check_id: int, viewer: User) -> Evidence:
     if not frames:
         raise NotFound(_l("This check has no retained image."), code="no_image")
     check = db.session.get(Check, check_id)
-    scored = [frame for frame in frames if frame.score is not None]
+    scored = [(frame, frame.score) for frame in frames if frame.score is not None]
     best = frames[0]
     if scored and check is not None and check.model is not None:
-        best = scored[0]
-        for frame in scored[1:]:
-            if verification.closer(check.model, frame.score, best.score):
-                best = frame
+        best, best_score = scored[0]
+        for frame, score in scored[1:]:
+            if verification.closer(check.model, score, best_score):
+                best, best_score = frame, score
     return evidence_for_view(best.id, viewer)
 
 

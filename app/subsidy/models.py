@@ -1,4 +1,5 @@
-"""Subsidy standards, auditors' decisions, spot-check draws and trainees' appeals."""
+"""Subsidy standards, auditors' decisions, spot-check draws, trainees' appeals, and the
+auditors' queue kept as rows."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.catalog.models import Occupation
 from app.courses.models import CourseLevel
 from app.db import str_enum, utcnow
-from app.extensions import db
+from app.extensions import Model
+from app.subsidy.rules import Status
 
 
-class SubsidyStandard(db.Model):
+class SubsidyStandard(Model):
     """What the bureau pays for completing a course of one occupation at one level.
 
     A row without a level covers every level of the occupation that has no row of its own.
@@ -44,7 +46,7 @@ class Action(enum.StrEnum):
     ELIGIBLE = "eligible"  # the rules found a complete, clean enrolment (no human involved)
 
 
-class Decision(db.Model):
+class Decision(Model):
     """One decision on an enrolment, with its reason; never edited, only followed by another."""
 
     __tablename__ = "subsidy_decision"
@@ -59,7 +61,7 @@ class Decision(db.Model):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class SpotCheck(db.Model):
+class SpotCheck(Model):
     """The one random draw, made when an enrolment completes, of whether a human looks anyway."""
 
     __tablename__ = "subsidy_spot_check"
@@ -70,7 +72,7 @@ class SpotCheck(db.Model):
     drawn_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Appeal(db.Model):
+class Appeal(Model):
     """A trainee's answer to a rejection; it puts the enrolment back in the auditors' queue."""
 
     __tablename__ = "subsidy_appeal"
@@ -80,3 +82,32 @@ class Appeal(db.Model):
     rejection_id: Mapped[int] = mapped_column(sa.ForeignKey("subsidy_decision.id"))
     message: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QueueEntry(Model):
+    """An enrolment's standing in the auditors' queue, as the rules last found it.
+
+    Derived, never the truth: written from the facts in the same transaction as each event
+    that changes them (app/subsidy/queue.py lists them), so the desk reads the queue in one
+    query instead of judging every flagged enrolment on every view. ``stale`` marks a row an
+    event changed without recomputing it; the desk recomputes a bounded batch of those per
+    view and `flask subsidy rebuild-queue` all of them. ``reasons`` and ``checks`` are the
+    assessment's reasons and the answered checks as JSON, turned into sentences when read.
+    """
+
+    __tablename__ = "desk_queue"
+
+    enrollment_id: Mapped[int] = mapped_column(sa.ForeignKey("enrollment.id"), primary_key=True)
+    status: Mapped[Status] = mapped_column(str_enum(Status))
+    risk: Mapped[int] = mapped_column(default=0)
+    complete: Mapped[bool] = mapped_column(default=False)
+    reasons: Mapped[list[dict]] = mapped_column(sa.JSON, default=list)
+    checks: Mapped[list[dict]] = mapped_column(sa.JSON, default=list)
+    stale: Mapped[bool] = mapped_column(default=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Minus the risk: the queue's order (riskiest first, then the longest waiting) is then one
+    # ascending index, so a page of the queue reads only its own rows however many wait.
+    priority: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (sa.Index("ix_desk_queue_order", "status", "priority", "enrollment_id"),)

@@ -202,7 +202,9 @@ def assess(facts: Facts) -> Assessment:
     approved = verdict if verdict is not None and verdict.action == "approve" else None
     signals = _signals(facts, approved.at if approved else None)
     if appeal is not None:
-        signals.insert(0, Reason("appealed", {"appeal": appeal.id, "decision": verdict.id}))
+        signals.insert(
+            0, Reason("appealed", {"appeal": appeal.id, "decision": appeal.rejection_id})
+        )
     elif approved is None and facts.complete and not signals and facts.spot_check:
         signals.append(Reason("spot_check", {}))
     if proposed is not None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,11 +29,19 @@ from app.db import lock_row, utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.identity.models import User
+from app.jobs import schedule
 from app.learning.models import Enrollment, HeartbeatRecord, LessonProgress, StudySession
 from app.learning.rules import Reason as BeatReason
 from app.notifications import service as notifications
-from app.subsidy import rules
-from app.subsidy.models import Action, Appeal, Decision, SpotCheck, SubsidyStandard
+from app.subsidy import queue, rules
+from app.subsidy.models import (
+    Action,
+    Appeal,
+    Decision,
+    QueueEntry,
+    SpotCheck,
+    SubsidyStandard,
+)
 from app.verification.models import (
     Check,
     CheckStatus,
@@ -221,7 +229,7 @@ def standards_of(courses: list[Course]) -> dict[int, SubsidyStandard | None]:
         candidates = rows[course.occupation_code]
         exact = [row for row in candidates if row.level is not None and row.level == course.level]
         general = [row for row in candidates if row.level is None]
-        found[course.id] = (exact or general or [None])[0]
+        found[course.id] = next(iter(exact or general), None)
     return found
 
 
@@ -268,7 +276,7 @@ def set_standard(
     try:
         value = parse_amount(amount)
     except Invalid as error:
-        errors.update(error.fields)
+        errors.update(error.fields or {})
     if errors:
         raise Invalid(fields=errors)
     row = db.session.scalar(
@@ -390,10 +398,13 @@ def settle(enrollment: Enrollment) -> rules.Assessment:
     to review by new evidence such as a failed check).
 
     Safe to call any number of times; the study workflow calls it whenever a face check closes
-    or the course completes, and auditors' decisions call it too.
+    or the course completes, and auditors' decisions call it too. Writes the enrolment's row
+    in the auditors' queue from the same facts.
     """
+    queue.hold([enrollment.id])  # before the facts: see app/subsidy/queue.py
     facts = facts_for(enrollment)
     assessment = rules.assess(facts)
+    queue.write({enrollment.id: (assessment, facts)})
     if assessment.status is rules.Status.ELIGIBLE:
         if assessment.decision_id is None and _grant(enrollment) is None:
             standard = standard_for(enrollment.course)
@@ -451,7 +462,7 @@ def revoked_certificates(enrollment: Enrollment) -> list[dict[str, Any]]:
         }
         for row in sorted(
             (c for c in certificates.certificates_of(enrollment.trainee_id) if c.revoked_at),
-            key=lambda c: c.revoked_at,
+            key=lambda c: cast(datetime, c.revoked_at),  # only revoked ones are sorted
             reverse=True,
         )
         if row.enrollment_id == enrollment.id
@@ -603,7 +614,7 @@ def _proposed_by(assessment: rules.Assessment) -> int | None:
     """The auditor whose rejection waits for a second one, if any."""
     for reason in assessment.reasons:
         if reason.code == "rejection_proposed":
-            return db.session.get(Decision, reason.evidence["decision"]).decided_by
+            return db.session.get_one(Decision, reason.evidence["decision"]).decided_by
     return None
 
 
@@ -616,7 +627,7 @@ def clear_check(check_id: int, reason: Any, *, auditor: User) -> Decision:
         raise NotFound(_l("No such face check."))
     if check.status is not CheckStatus.FAILED:
         raise Conflict(_l("Only a failed check can be cleared."), code="check_not_failed")
-    session = db.session.get(StudySession, check.session_id)
+    session = db.session.get_one(StudySession, check.session_id)
     already = db.session.scalar(
         sa.select(Decision.id).where(
             Decision.check_id == check.id, Decision.action == Action.CLEAR_CHECK
@@ -653,50 +664,102 @@ def appeal(user: User, enrollment_id: int, message: Any) -> Appeal:
     db.session.add(row)
     db.session.flush()
     log("subsidy.appeal", user, "enrollment", enrollment.id, {"appeal": row.id})
+    refresh_queue([enrollment.id])
     return row
 
 
 def settle_trainee(user_id: int) -> None:
-    """Settle every completed enrolment of a trainee, after a decision about their identity."""
-    for enrollment in db.session.scalars(
-        sa.select(Enrollment).where(
-            Enrollment.trainee_id == user_id, Enrollment.completed_at.is_not(None)
+    """Settle every completed enrolment of a trainee, after a decision about their identity,
+    and recompute the queue rows of the others (a flag holds those in the queue too)."""
+    enrollments = list(
+        db.session.scalars(
+            sa.select(Enrollment).where(Enrollment.trainee_id == user_id).order_by(Enrollment.id)
         )
-    ):
-        settle(enrollment)
+    )
+    queue.hold([e.id for e in enrollments])  # all at once, in one order: no crossed locks
+    refresh_queue([e.id for e in enrollments if e.completed_at is None])
+    for enrollment in enrollments:
+        if enrollment.completed_at is not None:
+            settle(enrollment)
 
 
 # --- the auditors' queue --------------------------------------------------------------------
 
 
-def _candidates() -> set[int]:
-    """Enrolments with anything that may ask for a human; the rules decide which really do."""
-    failed = (
-        sa.select(StudySession.enrollment_id)
-        .join(Check, Check.session_id == StudySession.id)
-        .where(Check.status == CheckStatus.FAILED)
-    )
-    flagged = sa.select(Enrollment.id).where(
-        Enrollment.trainee_id.in_(
-            sa.select(IdentityFlag.user_id).where(
-                IdentityFlag.status.in_([FlagStatus.OPEN, FlagStatus.CONFIRMED])
+def refresh_queue(ids: Iterable[int]) -> None:
+    """Recompute these enrolments' rows in the auditors' queue from their facts, in a fixed
+    number of queries however many there are."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return
+    queue.hold(wanted)
+    enrollments = _load(wanted)
+    facts = facts_of(enrollments)
+    queue.write({e.id: (rules.assess(facts[e.id]), facts[e.id]) for e in enrollments})
+
+
+def mark_stale(enrollment_id: int) -> None:
+    """For the study workflow: a session opened, or a heartbeat was refused as skipping ahead,
+    so the evidence listed under a queued enrolment changed (never whether it is queued). One
+    UPDATE, only where the enrolment waits in the queue; the desk recomputes the row."""
+    queue.mark_stale(enrollment_id)
+
+
+def refresh_stale(limit: int = queue.STALE_BATCH) -> int:
+    """Recompute up to ``limit`` rows an event marked stale; how many. The desk does this
+    before each view (then commits), so no view pays for more than one batch."""
+    ids = queue.stale_ids(limit)
+    refresh_queue(ids)
+    return len(ids)
+
+
+@schedule.register("refresh_desk_queue", "DESK_QUEUE_REFRESH_S")
+def refresh_stale_queue(max_batches: int = 50) -> int:
+    """The periodic task: recompute stale queue rows a batch per transaction, committing each
+    (at most ``max_batches``, the rest at the next turn); how many."""
+    done = 0
+    for _ in range(max_batches):
+        count = refresh_stale(queue.REBUILD_BATCH)
+        db.session.commit()
+        done += count
+        if count < queue.REBUILD_BATCH:
+            break
+    return done
+
+
+def rebuild_queue(batch: int = queue.REBUILD_BATCH) -> Iterator[int]:
+    """Recompute every enrolment's queue row, ``batch`` enrolments at a time, yielding after
+    each batch how many are done so the caller commits it (after a deploy, or to repair)."""
+    after = 0
+    done = 0
+    while True:
+        ids = list(
+            db.session.scalars(
+                sa.select(Enrollment.id)
+                .where(Enrollment.id > after)
+                .order_by(Enrollment.id)
+                .limit(batch)
             )
         )
-    )
-    spot = sa.select(SpotCheck.enrollment_id).where(SpotCheck.selected.is_(True))
-    appealed = sa.select(Appeal.enrollment_id)
-    ids: set[int] = set()
-    for query in (failed, flagged, spot, appealed):
-        ids.update(db.session.scalars(query.distinct()))
-    return ids
+        if not ids:
+            return
+        refresh_queue(ids)
+        done += len(ids)
+        after = ids[-1]
+        yield done
 
 
 @dataclass(frozen=True)
 class QueueItem:
+    """One enrolment in the queue as its row has it, with the trainee and course to show."""
+
     enrollment: Enrollment
     trainee: User
-    assessment: rules.Assessment
-    facts: rules.Facts
+    course: Course
+    risk: int
+    complete: bool
+    reasons: list[rules.Reason]
+    checks: list[dict[str, Any]]
 
 
 def _load(ids: Iterable[int]) -> list[Enrollment]:
@@ -704,44 +767,57 @@ def _load(ids: Iterable[int]) -> list[Enrollment]:
         db.session.scalars(
             sa.select(Enrollment)
             .where(Enrollment.id.in_(list(ids)))
+            .order_by(Enrollment.id)
             .options(selectinload(Enrollment.course).selectinload(Course.lessons))
         )
     )
 
 
-def review_queue(limit: int = 200) -> list[QueueItem]:
-    """Enrolments waiting for an auditor, riskiest first, then those waiting longest."""
-    enrollments = _load(_candidates())
-    facts = facts_of(enrollments)
-    trainees = {
-        user.id: user
-        for user in db.session.scalars(
-            sa.select(User).where(User.id.in_({e.trainee_id for e in enrollments}))
+# Riskiest first, then those waiting longest: one total order, so pages never overlap.
+QUEUE_ORDER = (QueueEntry.priority, QueueEntry.enrollment_id)
+WAITING = QueueEntry.status == rules.Status.NEEDS_REVIEW
+
+
+def review_queue(limit: int = 200, offset: int = 0) -> list[QueueItem]:
+    """Enrolments waiting for an auditor, riskiest first, then those waiting longest: read
+    from the queue's rows in one query (see `refresh_stale` for rows an event left stale)."""
+    rows = db.session.execute(
+        sa.select(QueueEntry, Enrollment, User, Course)
+        .join(Enrollment, Enrollment.id == QueueEntry.enrollment_id)
+        .join(User, User.id == Enrollment.trainee_id)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(WAITING)
+        .order_by(*QUEUE_ORDER)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [
+        QueueItem(
+            enrollment,
+            trainee,
+            course,
+            entry.risk,
+            entry.complete,
+            [rules.Reason(r["code"], r["evidence"]) for r in entry.reasons],
+            list(entry.checks),
         )
-    }
-    items = []
-    for enrollment in enrollments:
-        assessment = rules.assess(facts[enrollment.id])
-        if assessment.status is rules.Status.NEEDS_REVIEW:
-            items.append(
-                QueueItem(
-                    enrollment, trainees[enrollment.trainee_id], assessment, facts[enrollment.id]
-                )
-            )
-    items.sort(key=lambda item: (-item.assessment.risk, item.enrollment.id))
-    return items[:limit]
+        for entry, enrollment, trainee, course in rows
+    ]
 
 
-def review_check_json(check: rules.CheckFact) -> dict[str, Any]:
-    return {
-        "id": check.id,
-        "passed": check.passed,
-        "code": check.code,
-        "score": check.score,
-        "model": check.model,
-        "at": check.at.isoformat(),
-        "cleared": check.cleared_by is not None,
-    }
+def queue_size() -> int:
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(QueueEntry).where(WAITING))
+    return count or 0
+
+
+def next_in_queue(after: int) -> int | None:
+    """The enrolment an auditor opens next: the top of the queue but ``after``."""
+    return db.session.scalar(
+        sa.select(QueueEntry.enrollment_id)
+        .where(WAITING, QueueEntry.enrollment_id != after)
+        .order_by(*QUEUE_ORDER)
+        .limit(1)
+    )
 
 
 def queue_item_json(item: QueueItem) -> dict[str, Any]:
@@ -751,11 +827,11 @@ def queue_item_json(item: QueueItem) -> dict[str, Any]:
             "name": item.trainee.name_masked,
             "id_number": item.trainee.id_number_masked,
         },
-        "course": {"id": item.enrollment.course_id, "title": item.enrollment.course.title},
-        "completed": item.facts.complete,
-        "risk": item.assessment.risk,
-        "reasons": [reason_json(reason) for reason in item.assessment.reasons],
-        "checks": [review_check_json(c) for c in item.facts.checks if c.passed is not None],
+        "course": {"id": item.course.id, "title": item.course.title},
+        "completed": item.complete,
+        "risk": item.risk,
+        "reasons": [reason_json(reason) for reason in item.reasons],
+        "checks": item.checks,
     }
 
 

@@ -40,16 +40,25 @@ def _act(work: Callable[[], Any], done: str) -> bool:
 
 # --- the desk -------------------------------------------------------------------------------
 
+# Enrolments per page of the queue.
+QUEUE_PAGE = 200
+
 
 @bp.get("/audit")
 @role_required(*STAFF_ROLES)
 def queue():
+    if service.refresh_stale():
+        db.session.commit()
     flags, references = desk.waiting_identity()
+    pages = max(1, -(-service.queue_size() // QUEUE_PAGE))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
     return render_template(
         "subsidy/queue.html",
-        items=service.review_queue(),
+        items=service.review_queue(QUEUE_PAGE, (page - 1) * QUEUE_PAGE),
         flags=flags,
         references=references,
+        page=page,
+        pages=pages,
     )
 
 
@@ -60,8 +69,6 @@ def review(enrollment_id: int):
     facts = service.facts_for(enrollment)
     state = service.subsidy_of(enrollment, facts)
     decisions, appeals = service.history(enrollment)
-    queue_ids = [item.enrollment.id for item in service.review_queue()]
-    later = [i for i in queue_ids if i != enrollment.id]
     return render_template(
         "subsidy/review.html",
         enrollment=enrollment,
@@ -76,7 +83,7 @@ def review(enrollment_id: int):
         flags=desk.flags_of(enrollment.trainee_id),
         decisions=decisions,
         appeals=appeals,
-        next_id=later[0] if later else None,
+        next_id=service.next_in_queue(enrollment.id),
         face_messages=face_messages(),
     )
 

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from app.errors import Invalid
 from app.extensions import db
 from app.http import uploaded_files
-from app.identity.auth import api_auth, api_user
+from app.identity.auth import api_auth, current_api_user
 from app.identity.models import Role
 from app.verification import bp, service
 from media_pipeline.limits import MAX_IMAGE_BYTES
@@ -17,7 +17,7 @@ from media_pipeline.limits import MAX_IMAGE_BYTES
 @bp.put("/api/v1/me/face")
 @api_auth(Role.TRAINEE)
 def api_enrol_face():
-    service.require_consent(api_user())  # before anything of the photo is read
+    service.require_consent(current_api_user())  # before anything of the photo is read
     images = uploaded_files(
         "image", "image", max_files=1, max_bytes=MAX_IMAGE_BYTES, too_large=service.too_large()
     )
@@ -25,7 +25,7 @@ def api_enrol_face():
         raise Invalid(fields={"image": _l("Send one photo as multipart field 'image'.")})
     if not images[0]:
         raise Invalid(_l("The upload is empty."), code="not_an_image")
-    enrolment = service.enrol_face(api_user(), images[0])
+    enrolment = service.enrol_face(current_api_user(), images[0])
     db.session.commit()
     reference = enrolment.reference
     return jsonify(
@@ -44,4 +44,4 @@ def api_enrol_face():
 @bp.get("/api/v1/me/face")
 @api_auth(Role.TRAINEE)
 def api_face_status():
-    return jsonify(service.face_status(api_user()))
+    return jsonify(service.face_status(current_api_user()))

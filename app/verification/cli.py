@@ -30,6 +30,7 @@ from app.cli import click_error
 from app.db import utcnow
 from app.errors import AppError
 from app.extensions import db
+from app.jobs import schedule
 from app.study import workflow
 from app.verification import bp, service
 from app.verification.models import (
@@ -371,7 +372,7 @@ def _reference_sample(max_references: int, model: Any) -> tuple[list[FaceReferen
     total = len(ids)
     if total > max_references:
         ids = sorted(random.Random(0).sample(ids, max_references))  # noqa: S311 - not secret
-    references = []
+    references: list[FaceReference] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         references.extend(
@@ -426,6 +427,7 @@ def _check_scores(user_ids: Sequence[int], model: Any) -> tuple[list[float], lis
             )
         )
         for status, distance in rows:
+            assert distance is not None  # selected where the score is not null
             (genuine if status is CheckStatus.PASSED else mismatch).append(float(distance))
     return genuine, mismatch
 
@@ -575,30 +577,24 @@ def purge_plan(now: datetime) -> PurgePlan:
     return PurgePlan(due, int(kept or 0))
 
 
-@evidence_cli.command("purge")
-@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
-def purge(dry_run: bool) -> None:
-    """Delete face images past their retention date; their rows stay, marked purged.
+def purge_expired(*, by: str = audit.SYSTEM_LABEL) -> PurgePlan:
+    """Delete face images past their retention date, record the run and audit it, commit;
+    returns what went. The one purge: `flask evidence purge` (by "cli") and the schedule's
+    `evidence_purge` (by "system", EVIDENCE_PURGE_AT) both call it.
 
     The photo behind an active reference face (or one awaiting approval) is kept whatever its
     date: later checks are judged against it.
     """
     now = utcnow()
     plan = purge_plan(now)
-    if dry_run:
-        click.echo(
-            f"dry run: would purge {len(plan.due)} image(s) ({plan.by_kind()}) past their "
-            f"retention date; would keep {plan.kept} image(s) of reference faces in use; "
-            "nothing changed"
-        )
-        db.session.rollback()
-        return
     service.purge_evidence(plan.due, now)
     run = PurgeRun(ran_at=now, purged=len(plan.due), cutoff=now)
     db.session.add(run)
     db.session.flush()
-    audit.record_request(
+    audit.record(
         "evidence.purge",
+        actor=None,
+        actor_label=by,
         subject_type="purge_run",
         subject_id=run.id,
         detail={
@@ -608,6 +604,34 @@ def purge(dry_run: bool) -> None:
         },
     )
     db.session.commit()
+    return plan
+
+
+@schedule.register("evidence_purge", "EVIDENCE_PURGE_AT")
+def scheduled_purge() -> int:
+    """The retention purge on the schedule; returns the images deleted."""
+    return len(purge_expired(by=audit.SYSTEM_LABEL).due)
+
+
+@evidence_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+def purge(dry_run: bool) -> None:
+    """Delete face images past their retention date; their rows stay, marked purged.
+
+    The photo behind an active reference face (or one awaiting approval) is kept whatever its
+    date: later checks are judged against it. The schedule runs the same purge every day
+    (EVIDENCE_PURGE_AT; `flask schedule list`).
+    """
+    if dry_run:
+        plan = purge_plan(utcnow())
+        click.echo(
+            f"dry run: would purge {len(plan.due)} image(s) ({plan.by_kind()}) past their "
+            f"retention date; would keep {plan.kept} image(s) of reference faces in use; "
+            "nothing changed"
+        )
+        db.session.rollback()
+        return
+    plan = purge_expired(by=audit.CLI_LABEL)
     click.echo(
         f"purged {len(plan.due)} image(s) ({plan.by_kind()}) past their retention date; "
         f"kept {plan.kept} image(s) of reference faces in use"

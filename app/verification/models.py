@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db import str_enum, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
 class FaceStatus(enum.StrEnum):
@@ -19,7 +19,7 @@ class FaceStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
-class FaceReference(db.Model):
+class FaceReference(Model):
     """A trainee's enrolled face. The encoding is encrypted; the photo is kept as evidence.
 
     ``model`` names the face model that made the encoding (``media_pipeline.face_models``):
@@ -50,7 +50,7 @@ class FlagStatus(enum.StrEnum):
     CONFIRMED = "confirmed"  # staff found one person behind two accounts
 
 
-class IdentityFlag(db.Model):
+class IdentityFlag(Model):
     """A reason for an auditor to look at a trainee's identity.
 
     ``duplicate_identity``: the face enrolled scores within FACE_DUPLICATE_THRESHOLD of
@@ -89,7 +89,7 @@ class CheckStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Check(db.Model):
+class Check(Model):
     """One face check of a study session: asked by the server, answered by the camera."""
 
     __tablename__ = "face_check"
@@ -122,7 +122,7 @@ class AnswerStatus(enum.StrEnum):
     ABANDONED = "abandoned"  # the worker gave up; the check waits for another answer or expires
 
 
-class CheckAnswer(db.Model):
+class CheckAnswer(Model):
     """An answer to a face check judged by a job worker (CHECKS_IN_WORKER), not in the request.
 
     The frames wait in private storage under `frame_keys` until the worker has judged them
@@ -155,7 +155,24 @@ class EvidenceKind(enum.StrEnum):
     SNAPSHOT = "snapshot"
 
 
-class Evidence(db.Model):
+# A 64-bit perceptual hash is indexed in DHASH_CHUNKS pieces of CHUNK_BITS. Two hashes within
+# k bits of each other differ by at most k // DHASH_CHUNKS bits in at least one piece (were
+# every piece k // DHASH_CHUNKS + 1 bits apart, the hashes would be more than k apart), so
+# looking up each piece of a hash and its neighbours within that many bits finds every stored
+# hash within k: the same images a comparison with every stored hash finds.
+DHASH_CHUNKS = 4
+CHUNK_BITS = 64 // DHASH_CHUNKS
+
+
+def dhash_chunks(value: int) -> tuple[int, ...]:
+    """The hash's pieces, most significant first."""
+    mask = (1 << CHUNK_BITS) - 1
+    return tuple(
+        (value >> (CHUNK_BITS * (DHASH_CHUNKS - 1 - i))) & mask for i in range(DHASH_CHUNKS)
+    )
+
+
+class Evidence(Model):
     """One retained face image: private storage, its hash, and what it was judged to be."""
 
     __tablename__ = "evidence"
@@ -171,14 +188,31 @@ class Evidence(db.Model):
     sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
     # 64-bit perceptual hash as 16 hex digits, for near-duplicate (replay) detection.
     dhash: Mapped[str | None] = mapped_column(sa.String(16))
+    # The hash in DHASH_CHUNKS pieces of CHUNK_BITS, each indexed: replay candidates are found
+    # by exact look-ups of the pieces (see `dhash_chunks`), not by reading every hash.
+    dhash_0: Mapped[int | None] = mapped_column(index=True)
+    dhash_1: Mapped[int | None] = mapped_column(index=True)
+    dhash_2: Mapped[int | None] = mapped_column(index=True)
+    dhash_3: Mapped[int | None] = mapped_column(index=True)
     result: Mapped[str | None] = mapped_column(sa.String(40))  # match, no_match, no_face, ...
     score: Mapped[float | None]  # against the reference, in the terms of the check's model
     captured_at: Mapped[datetime] = mapped_column(default=utcnow)
     purge_after: Mapped[datetime]
     purged_at: Mapped[datetime | None]
 
+    @validates("dhash")
+    def _index_dhash(self, _key: str, value: str | None) -> str | None:
+        """The indexed pieces always come from the hash they index."""
+        chunks = dhash_chunks(int(value, 16)) if value is not None else (None,) * DHASH_CHUNKS
+        self.dhash_0, self.dhash_1, self.dhash_2, self.dhash_3 = chunks
+        return value
 
-class PurgeRun(db.Model):
+    @classmethod
+    def dhash_columns(cls) -> tuple[sa.ColumnElement[int | None], ...]:
+        return (cls.dhash_0, cls.dhash_1, cls.dhash_2, cls.dhash_3)  # type: ignore[return-value]
+
+
+class PurgeRun(Model):
     """A record that `flask evidence purge` ran and what it removed."""
 
     __tablename__ = "evidence_purge"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import random
 import secrets
@@ -29,16 +30,20 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql
 
 from app import security
 from app.audit import service as audit
-from app.db import utcnow
+from app.db import rowcount, utcnow
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge
 from app.extensions import db
 from app.identity.models import User
 from app.media.service import storage
 from app.notifications import service as notifications
+from app.observability import metrics
 from app.verification.models import (
+    CHUNK_BITS,
+    DHASH_CHUNKS,
     AnswerStatus,
     Check,
     CheckAnswer,
@@ -50,6 +55,7 @@ from app.verification.models import (
     FaceStatus,
     FlagStatus,
     IdentityFlag,
+    dhash_chunks,
 )
 from media_pipeline.limits import MAX_BURST_FRAMES, MAX_IMAGE_BYTES, MIB
 from media_pipeline.storage import ObjectNotFound
@@ -221,10 +227,10 @@ def is_replay(images: list[tuple[bytes, int]], *, exclude_check: int) -> bool:
     attempts at the same check: a byte-identical copy is a replay; a stored image within
     `NEAR_DUPLICATE_MAX_BITS` of perceptual hash is only a candidate, read back and compared
     pixel by pixel (`same_picture`), since look-alike frames of different scenes and moments
-    share hashes by chance. One query for exact copies and one pass over the stored hashes,
-    whatever the burst's length; past a few million images that pass wants an index (BK-tree).
+    share hashes by chance. One query for exact copies and one indexed query for candidates
+    (`replay_candidates`), whatever the burst's length and however many images are stored.
     """
-    earlier = sa.or_(Evidence.check_id.is_(None), Evidence.check_id != exclude_check)
+    earlier = _earlier_than(exclude_check)
     digests = [hashlib.sha256(data).hexdigest() for data, _ in images]
     exact = sa.select(Evidence.id).where(Evidence.sha256.in_(digests), earlier).limit(1)
     if db.session.scalar(exact):
@@ -232,16 +238,73 @@ def is_replay(images: list[tuple[bytes, int]], *, exclude_check: int) -> bool:
     if not images:
         return False
     engine = faces()
-    stored = db.session.execute(
-        sa.select(Evidence.key, Evidence.dhash).where(
-            Evidence.dhash.is_not(None), Evidence.key.is_not(None), earlier
-        )
-    )
-    for key, value in stored:
-        near = [data for data, dhash in images if engine.is_near_duplicate(dhash, int(value, 16))]
+    for key, value in replay_candidates([dhash for _, dhash in images], earlier=earlier):
+        near = [data for data, dhash in images if engine.is_near_duplicate(dhash, value)]
         if near and _matches_stored(engine, key, near):
             return True
     return False
+
+
+def _earlier_than(check_id: int) -> sa.ColumnElement[bool]:
+    """Stored images a check's answer is compared with: all but its own earlier attempts."""
+    return sa.or_(Evidence.check_id.is_(None), Evidence.check_id != check_id)
+
+
+def _neighbours(chunk: int, radius: int) -> set[int]:
+    """Every piece within ``radius`` bits of ``chunk`` (itself included)."""
+    found = {chunk}
+    for flips in range(1, radius + 1):
+        for bits in itertools.combinations(range(CHUNK_BITS), flips):
+            found.add(chunk ^ sum(1 << bit for bit in bits))
+    return found
+
+
+def replay_candidates(
+    hashes: list[int], *, earlier: sa.ColumnElement[bool] | None = None
+) -> list[tuple[str, int]]:
+    """Stored images (key, hash) within `NEAR_DUPLICATE_MAX_BITS` of any of ``hashes``, among
+    those ``earlier`` admits: exactly the ones a pass over every stored hash would find, through
+    one query on the indexed pieces of the hash (see `app.verification.models.DHASH_CHUNKS`).
+    """
+    if not hashes:
+        return []
+    engine = faces()
+    radius = engine.NEAR_DUPLICATE_MAX_BITS // DHASH_CHUNKS
+    probes: list[set[int]] = [set() for _ in range(DHASH_CHUNKS)]
+    for value in hashes:
+        for piece, chunk in enumerate(dhash_chunks(value)):
+            probes[piece] |= _neighbours(chunk, radius)
+    query = sa.select(Evidence.key, Evidence.dhash).where(
+        sa.or_(
+            *(
+                _one_of(column, values)
+                for column, values in zip(Evidence.dhash_columns(), probes, strict=True)
+            )
+        ),
+        Evidence.key.is_not(None),
+    )
+    if earlier is not None:
+        query = query.where(earlier)
+    # Most rows share a piece with a frame by chance; the whole hash decides. This is
+    # `faces.is_near_duplicate` unrolled, for it runs for every such row (a million images:
+    # about ten thousand a check): is_replay asks `is_near_duplicate` itself of each one found.
+    limit = engine.NEAR_DUPLICATE_MAX_BITS
+    found = []
+    for key, stored in db.session.execute(query):
+        if key is None or stored is None:  # excluded by the query; said again for the types
+            continue
+        value = int(stored, 16)
+        if any((candidate ^ value).bit_count() <= limit for candidate in hashes):
+            found.append((key, value))
+    return found
+
+
+def _one_of(column: sa.ColumnElement[int | None], values: set[int]) -> sa.ColumnElement[bool]:
+    """``column IN values``: on PostgreSQL one array parameter, not a thousand of them."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        array = sa.bindparam(None, sorted(values), type_=postgresql.ARRAY(sa.Integer))
+        return column == sa.any_(array)
+    return column.in_(sorted(values))
 
 
 def _matches_stored(engine: ModuleType, key: str, candidates: list[bytes]) -> bool:
@@ -299,7 +362,7 @@ def erase_face_data(user: User, *, now: datetime) -> Erased:
         .where(Check.user_id == user.id, StudySession.enrollment_id.in_(decided))
     )
     has_decision = db.session.scalar(decided.limit(1)) is not None
-    backing = Evidence.check_id.in_(backing_checks)
+    backing: sa.ColumnElement[bool] = Evidence.check_id.in_(backing_checks)
     if has_decision:  # the reference the snapshots were compared with backs them too
         backing = sa.or_(backing, Evidence.kind == EvidenceKind.REFERENCE)
     stored = sa.and_(Evidence.user_id == user.id, Evidence.purged_at.is_(None))
@@ -311,11 +374,13 @@ def erase_face_data(user: User, *, now: datetime) -> Erased:
     kept = db.session.scalar(
         sa.select(sa.func.count()).select_from(Evidence).where(stored, backing)
     )
-    references = db.session.execute(
-        sa.delete(FaceReference)
-        .where(FaceReference.user_id == user.id)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
+    references = rowcount(
+        db.session.execute(
+            sa.delete(FaceReference)
+            .where(FaceReference.user_id == user.id)
+            .execution_options(synchronize_session="fetch")
+        )
+    )
     purge_evidence(doomed, now)
     db.session.flush()
     return Erased(int(references or 0), len(doomed), int(kept or 0))
@@ -682,6 +747,7 @@ def close_check(
     check.model = judged.model if judged else None
     check.answered_at = utcnow()
     check.settled_s = round(settled_s, 3)
+    metrics.face_check(check.kind.value, "passed" if passed else code or "failed")
     if not passed:
         kind = "check_missed" if code == "expired" else "check_failed"
         notifications.notify(
@@ -766,7 +832,8 @@ def compare(user: User, check: Check, frames: list[bytes]) -> Compared:
     engine = faces()
     face_model, encoding = reference_encoding(reference)
     limit = thresholds(face_model).match
-    burst = engine.best_of_burst(frames, encoding, model=face_model, threshold=limit)
+    with metrics.face_model_timer("check"):
+        burst = engine.best_of_burst(frames, encoding, model=face_model, threshold=limit)
     unusable = [frame.code for frame in burst.frames]
     if all(code in ("not_an_image", "image_too_large") for code in unusable):
         # Nothing to judge: refused like a bad upload, and the check stays open.
@@ -935,7 +1002,7 @@ def take_answer(answer_id: int) -> CheckAnswer | None:
         .where(CheckAnswer.id == answer_id, CheckAnswer.status == AnswerStatus.QUEUED)
         .values(status=AnswerStatus.JUDGED, judged_at=utcnow())
     )
-    if taken.rowcount != 1:
+    if rowcount(taken) != 1:
         return None
     return db.session.get(CheckAnswer, answer_id)
 
@@ -984,9 +1051,9 @@ def abandon_answer(answer_id: int) -> CheckAnswer | None:
         )
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:
+    if rowcount(taken) != 1:
         return None
-    answer = db.session.get(CheckAnswer, answer_id, populate_existing=True)
+    answer = db.session.get_one(CheckAnswer, answer_id, populate_existing=True)
     check = lock_check(answer.check_id)
     if check.status is CheckStatus.PENDING:
         window = timedelta(seconds=current_app.config["CHECK_WINDOW_S"])
@@ -1061,7 +1128,7 @@ def decide_reference(
     if reference is None or reference.status is not FaceStatus.PENDING_APPROVAL:
         raise NotFound(_l("No re-enrolment waits for approval under this number."))
     if approve:
-        user = db.session.get(User, reference.user_id)
+        user = db.session.get_one(User, reference.user_id)
         previous = active_reference(user)
         if previous is not None:
             previous.status = FaceStatus.REPLACED

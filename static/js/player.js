@@ -44,7 +44,9 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: body === undefined ? undefined : JSON.stringify(body)
     }).then(function (response) {
-      return response.json().then(function (data) { return { status: response.status, data: data }; });
+      return response.json().then(function (data) {
+        return { status: response.status, data: data, retryAfter: response.headers.get("Retry-After") };
+      });
     });
   }
 
@@ -302,8 +304,23 @@
     }
   }
 
+  // A server past its capacity sheds a heartbeat with 503 and Retry-After, having recorded
+  // nothing: it is sent again (with the position and state of that moment) after the time
+  // asked plus up to a second of jitter, so shed players do not come back all at once. The
+  // rules pay a stretch of up to one and a half heartbeats, so a retry within that costs no
+  // study time. A newer heartbeat meanwhile makes the retry unnecessary.
+  var retryTimer = null;
+
+  function retryLater(retryAfter) {
+    var seconds = Number(retryAfter);
+    if (!(seconds >= 0)) { seconds = 2; }
+    window.clearTimeout(retryTimer);
+    retryTimer = window.setTimeout(beat, (seconds + Math.random()) * 1000);
+  }
+
   function beat() {
     if (!session) { return; }
+    window.clearTimeout(retryTimer);
     var playing = !video.paused && !video.ended;
     seq += 1;
     api("POST", "/api/v1/sessions/" + session + "/heartbeats", {
@@ -313,6 +330,10 @@
       seq: seq
     }).then(function (reply) {
       if (reply.status === 200) { show(reply.data); return; }
+      if (reply.status === 503 && reply.data.error && reply.data.error.code === "overloaded") {
+        retryLater(reply.retryAfter);
+        return;
+      }
       if (reply.status === 409 && reply.data.error && reply.data.error.code === "session_ended") {
         stop();
         video.pause();

@@ -302,6 +302,7 @@ with app.app_context():
 """
 
 
+@pytest.mark.slow
 def test_concurrent_anchors_from_threads_and_processes_leave_a_valid_file(fresh_app, database_url):
     """Two processes and three threads anchor over and over while entries are appended."""
     add_entries(fresh_app, 1)

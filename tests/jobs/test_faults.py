@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from app.courses.models import Lesson
 from app.extensions import db
 from app.jobs.models import Job, JobStatus
-from media_pipeline import video
 from tests.conftest import (
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
@@ -32,6 +31,7 @@ from tests.conftest import (
 )
 from tests.courses.helpers import add_lesson, create_course, upload_whole
 from tests.jobs.test_workers import CELERY_WORKER, empty_broker, kill_group, start, worker_env
+from tests.made_once import MADE_ONCE
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 SHORT_CLIP = Path(__file__).resolve().parents[1] / "data" / "media" / "short_hamilton_clip.mp4"
@@ -51,7 +51,8 @@ FINISHED = {JobStatus.DONE, JobStatus.FAILED}
 def long_video(tmp_path_factory) -> bytes:
     """Long enough at 720p that a worker can be stopped while ffmpeg is busy."""
     path = tmp_path_factory.mktemp("media") / "long.mp4"
-    video.make_test_pattern(path, seconds=30, title="故障恢复", width=1280, height=720)
+    # Made once per process (tests/made_once.py): both databases' runs use the same clip.
+    MADE_ONCE.make_test_pattern(path, seconds=30, title="故障恢复", width=1280, height=720)
     return path.read_bytes()
 
 

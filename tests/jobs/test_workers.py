@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from app.courses.models import Lesson
 from app.extensions import db
 from app.jobs.models import Job
-from media_pipeline import video
 from tests.conftest import TEST_REDIS_URL, bearer, make_app, make_platform, service_missing
 from tests.courses.helpers import add_lesson, create_course, upload_whole
+from tests.made_once import MADE_ONCE
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,8 @@ CELERY_REDIS_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/14"
 def long_video(tmp_path_factory) -> bytes:
     """Long enough at 720p that a worker can be killed while ffmpeg is busy."""
     path = tmp_path_factory.mktemp("media") / "long.mp4"
-    video.make_test_pattern(path, seconds=40, title="断电恢复", width=1280, height=720)
+    # Made once per process (tests/made_once.py): both databases' runs use the same clip.
+    MADE_ONCE.make_test_pattern(path, seconds=40, title="断电恢复", width=1280, height=720)
     return path.read_bytes()
 
 

@@ -1,8 +1,8 @@
 """Replays: a dHash hit is only a candidate until ``same_picture`` confirms it, on real files.
 
 The video frames are every third frame of tests/data/media/short_hamilton_clip.mp4 (10 a
-second), sent as JPEG quality 85 as the browser sends them. tools/measure_replay.py prints the
-full distributions behind the limits.
+second), sent as JPEG quality 85 as the browser sends them. `tools/bench_replay.py pictures`
+prints the full distributions behind the limits.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from media_pipeline.faces import (
 )
 from tests.media_pipeline.test_face_models import EAST_ASIAN, person
 from tests.media_pipeline.test_faces import DATA, encode, rgb_of
-from tools.measure_replay import clip_frames as read_clip
+from tools.bench_replay import clip_frames as read_clip
 
 PLAYER_JPEG_QUALITY = 85
 # rgba_32bit.png is the obama_2 photo shrunk (tests/data/faces/SOURCES.md): one picture.
@@ -123,7 +123,7 @@ def new_capture(rgb: RgbImage, *, sigma: float, seed: int) -> RgbImage:
 
 @pytest.fixture(scope="module")
 def clip_frames() -> list[RgbImage]:
-    """Read as tools/measure_replay.py reads them, so the tests judge what it measured."""
+    """Read as tools/bench_replay.py reads them, so the tests judge what it measured."""
     frames = read_clip()
     assert len(frames) == 92  # 275 frames of 29.97 a second
     return frames

@@ -27,6 +27,7 @@ from tests.conftest import (
     multipart,
 )
 from tests.courses.helpers import CLIP, add_lesson, create_course, upload_whole
+from tests.made_once import reused_media
 from tests.verification.photos import photo, variant
 
 
@@ -135,6 +136,8 @@ def enrol_face(app, user_id: int, image: bytes) -> None:
 
 
 def publish_course(client, app, lessons: int = 1) -> tuple[int, list[int]]:
+    """A published course of ``lessons`` copies of the clip, through the real upload path and
+    pipeline; the clip's ffmpeg output is made once per session (tests/made_once.py)."""
     platform = make_platform(app)
     course_id = create_course(client, platform)
     lesson_ids = []
@@ -142,8 +145,9 @@ def publish_course(client, app, lessons: int = 1) -> tuple[int, list[int]]:
         lesson_id = add_lesson(client, platform, course_id, f"第{number + 1}课")
         upload_whole(client, platform, lesson_id, CLIP.read_bytes())
         lesson_ids.append(lesson_id)
-    with app.app_context():
+    with app.app_context(), reused_media():
         run_pending()
+    with app.app_context():
         course = courses.get_course(course_id)
         courses.submit(course)
         courses.publish(course)
@@ -159,7 +163,8 @@ def _study(client, app, *, face: bool):
     course_id, lessons = publish_course(client, app)
     trainee = make_trainee(app)
     if face:
-        enrol_face(app, trainee, photo("obama_1.jpg"))
+        with reused_media():  # the reference's encoding is made once per session
+            enrol_face(app, trainee, photo("obama_1.jpg"))
     token = api_token(client, TRAINEE_ID, TRAINEE_PASSWORD)
     yield Study(client, token, course_id, lessons[0], clock)
     app.config["HEARTBEAT_S"] = 15.0

@@ -23,7 +23,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from app.courses.models import Course, CourseStatus, Lesson, LessonStatus
 from app.db import utcnow
@@ -295,13 +294,10 @@ def the_same_heartbeat_twice_at_once(app, port: int, lesson_id: int, twins: list
 
 
 @pytest.mark.slow
-def test_races_are_settled_once_on_the_embedded_server(
-    database_url, fresh_app, tmp_path, monkeypatch
-):
+def test_races_are_settled_once_on_the_embedded_server(database_url, fresh_app, tmp_path):
     """As `make run` serves: one gunicorn worker of eight threads on SQLite."""
     if not database_url.startswith("sqlite"):
         pytest.skip("the embedded server runs on SQLite")
-    monkeypatch.setattr(identity, "hasher", PasswordHasher(time_cost=1, memory_cost=1024))
     lesson_id = published_lesson(fresh_app)
     twins = learners(fresh_app, lesson_id, 10, first=0)
     racers = racing_learners(fresh_app, lesson_id)
@@ -312,11 +308,10 @@ def test_races_are_settled_once_on_the_embedded_server(
 
 @pytest.mark.slow
 def test_study_time_is_exact_under_loss_duplicates_races_and_dying_workers(
-    database_url, fresh_app, tmp_path, monkeypatch
+    database_url, fresh_app, tmp_path
 ):
     if not database_url.startswith("postgresql"):
         pytest.skip("a production-like server runs on PostgreSQL")
-    monkeypatch.setattr(identity, "hasher", PasswordHasher(time_cost=1, memory_cost=1024))
     lesson_id = published_lesson(fresh_app)
     crowd = learners(fresh_app, lesson_id, LEARNERS, first=0)
     racers = racing_learners(fresh_app, lesson_id)

@@ -390,6 +390,7 @@ def test_with_four_eyes_a_second_auditor_must_confirm_a_rejection(
         ("post", "/api/v1/enrollments/999999/appeal", {"message": "复核"}, 404, "not_found"),
     ],
 )
+@pytest.mark.database("postgresql")  # input checks, alike on both; each takes a whole course
 def test_garbage_gets_a_clear_4xx_and_changes_nothing(
     study, standard, auditor, fresh_app, method, path, body, status, code
 ):

@@ -399,6 +399,7 @@ def test_workers_judge_by_default_exactly_with_celery(ctx, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.database("postgresql")
 def test_a_real_celery_worker_judges_an_answer(database_url, study, fresh_app, tmp_path):
     if database_url.startswith("sqlite"):
         pytest.skip("the Celery worker runs once, on PostgreSQL")

@@ -1,8 +1,19 @@
-"""How well ``faces.same_picture`` tells a replayed copy from a new capture, on the test files.
+"""Replay detection, measured: what it costs per check as images pile up, and how well
+``faces.same_picture`` tells a replayed copy from a new capture.
 
-Not a test: nothing is asserted. Prints, for each population, how many comparisons it holds,
-the range of both measures of ``faces.picture_difference`` (residual, shift) and how many
-``same_picture`` calls the same picture; the figures behind the ``SAME_PICTURE_*`` constants.
+Not a test: nothing is asserted.
+
+``bench_replay.py`` (what `make bench` runs): the time per check of finding replay candidates,
+the stored images within ``NEAR_DUPLICATE_MAX_BITS`` of a burst's perceptual hashes, at
+``BENCH_REPLAY_SIZES`` stored images (default 1,000, 100,000 and 1,000,000), through the index
+on the hash's pieces (``verification.replay_candidates``) and by the pass over every stored hash
+it replaced, as a ratio. Random 64-bit hashes, a burst of ``BURST`` frames each with near copies
+stored; medians. On a temporary SQLite file, or on ``BENCH_DATABASE_URL`` (PostgreSQL: in a
+schema of its own, ``bench_replay``, dropped afterwards).
+
+``bench_replay.py pictures``: for each population, how many comparisons it holds, the range of
+both measures of ``faces.picture_difference`` (residual, shift) and how many ``same_picture``
+calls the same picture; the figures behind the ``SAME_PICTURE_*`` constants.
 
 Material (tests/data only):
 
@@ -30,16 +41,26 @@ line is over the claimed rows. About four minutes on two cores.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
+import os
+import random
+import re
+import shutil
+import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import sqlalchemy as sa
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +68,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: the repo's packages are not in
 
 from media_pipeline import faces  # noqa: E402
 from media_pipeline.faces import RgbImage  # noqa: E402
+
+BITS = faces.NEAR_DUPLICATE_MAX_BITS
 
 CLIP = ROOT / "tests" / "data" / "media" / "short_hamilton_clip.mp4"
 PHOTO_DIRS = (ROOT / "tests" / "data" / "faces", ROOT / "tests" / "data" / "faces-east-asian")
@@ -301,7 +324,8 @@ class Table:
         print(f"copies judged new: {wrong_new}; new pictures judged the same: {wrong_same}")
 
 
-def main() -> int:
+def pictures() -> int:
+    """The `same_picture` table (``bench_replay.py pictures``)."""
     started = time.perf_counter()
     rng = np.random.default_rng(0)
     table = Table()
@@ -349,6 +373,178 @@ def main() -> int:
     print()
     table.print()
     print(f"\n{time.perf_counter() - started:.0f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------- index
+
+BURST = 10  # frames a check's answer holds, each hash looked up
+NEAR_PER_FRAME = 3  # stored images near each frame of the probe burst (found by both ways)
+DEFAULT_SIZES = "1000,100000,1000000"
+INSERT_BATCH = 20_000
+INDEX_RUNS = 15
+SCAN_RUNS = 3
+BENCH_SCHEMA = "bench_replay"
+
+
+def sizes() -> list[int]:
+    raw = os.environ.get("BENCH_REPLAY_SIZES", "").strip() or DEFAULT_SIZES
+    try:
+        found = sorted(int(part) for part in raw.split(","))
+    except ValueError:
+        sys.exit(f"BENCH_REPLAY_SIZES must be numbers separated by commas, not {raw!r}")
+    if not found or found[0] < BURST * (NEAR_PER_FRAME + 1):
+        sys.exit(f"BENCH_REPLAY_SIZES: at least {BURST * (NEAR_PER_FRAME + 1)} images each")
+    return found
+
+
+@contextlib.contextmanager
+def bench_database(tmp: Path) -> Iterator[str]:
+    """A database URL with the schema in it: a temporary SQLite file, or BENCH_DATABASE_URL
+    with a schema of its own (PostgreSQL), dropped afterwards."""
+    url = os.environ.get("BENCH_DATABASE_URL", "").strip()
+    if not url:
+        yield f"sqlite:///{tmp / 'replay.db'}"
+        return
+    import psycopg
+
+    plain = re.sub(r"^postgresql\+psycopg://", "postgresql://", url)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{BENCH_SCHEMA}" CASCADE')
+        conn.execute(f'CREATE SCHEMA "{BENCH_SCHEMA}"')
+    try:
+        driver = re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", plain)
+        yield f"{driver}{'&' if '?' in driver else '?'}options=-csearch_path%3D{BENCH_SCHEMA}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{BENCH_SCHEMA}" CASCADE')
+
+
+def fill(app: Any, owner: int, numbers: range, rng: random.Random, near: list[int]) -> None:
+    """Stored images ``numbers`` of ``owner``: random hashes, the first near the probe burst."""
+    from app.extensions import db
+    from app.verification.models import Evidence, dhash_chunks
+
+    table = Evidence.__table__
+    now = datetime.now(UTC)
+    later = now + timedelta(days=1)
+    with app.app_context():
+        for first in range(numbers.start, numbers.stop, INSERT_BATCH):
+            rows = []
+            for n in range(first, min(numbers.stop, first + INSERT_BATCH)):
+                value = near[n] if n < len(near) else rng.getrandbits(64)
+                chunks = dhash_chunks(value)
+                rows.append(
+                    {
+                        "user_id": owner,
+                        "kind": "snapshot",
+                        "key": f"faces/1/{n}.jpg",
+                        "content_type": "image/jpeg",
+                        "sha256": f"{n:064x}",
+                        "dhash": f"{value:016x}",
+                        **{f"dhash_{i}": chunk for i, chunk in enumerate(chunks)},
+                        "captured_at": now,
+                        "purge_after": later,
+                    }
+                )
+            db.session.execute(table.insert(), rows)
+            db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sa.text("ANALYZE evidence"))
+            db.session.commit()
+
+
+def full_scan(hashes: list[int]) -> int:
+    """The pass over every stored hash that `replay_candidates` replaced (as it was)."""
+    from app.extensions import db
+    from app.verification.models import Evidence
+
+    earlier = sa.or_(Evidence.check_id.is_(None), Evidence.check_id != 0)
+    stored = db.session.execute(
+        sa.select(Evidence.key, Evidence.dhash).where(
+            Evidence.dhash.is_not(None), Evidence.key.is_not(None), earlier
+        )
+    )
+    found = 0
+    for _key, value in stored:
+        if [h for h in hashes if faces.is_near_duplicate(h, int(value, 16))]:
+            found += 1
+    return found
+
+
+def indexed(hashes: list[int]) -> int:
+    from app.verification import service as verification
+    from app.verification.models import Evidence
+
+    earlier = sa.or_(Evidence.check_id.is_(None), Evidence.check_id != 0)
+    return len(verification.replay_candidates(hashes, earlier=earlier))
+
+
+def median_ms(work: Any, hashes: list[int], runs: int) -> tuple[float, int]:
+    times, found = [], 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        found = work(hashes)
+        times.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times), found
+
+
+def bench_index() -> Iterator[str]:
+    """Time per check through the index and by the full scan, at each size, a line each."""
+    from app import create_app
+    from app.extensions import db
+
+    rng = random.Random(1)  # noqa: S311 - reproducible hashes, not crypto
+    burst = [rng.getrandbits(64) for _ in range(BURST)]
+    near = [
+        value ^ sum(1 << bit for bit in rng.sample(range(64), rng.randint(0, BITS)))
+        for value in burst
+        for _ in range(NEAR_PER_FRAME)
+    ]
+    yield (
+        f"replay candidates per check ({BURST} frames, {len(near)} near copies stored, random "
+        f"hashes, within {BITS} bits): index vs full scan, median of {INDEX_RUNS} / {SCAN_RUNS}"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="veriskill-bench-replay-"))
+    try:
+        with bench_database(tmp) as url:
+            app = create_app(overrides={"SQLALCHEMY_DATABASE_URI": url})
+            with app.test_request_context():
+                from app.identity import service as identity
+                from app.identity.models import Role
+
+                db.create_all()
+                owner = identity.create_staff(Role.AUDITOR, "bench-replay", "BenchReplay2026ok")
+                db.session.commit()
+                owner_id = owner.id
+            stored = 0
+            for size in sizes():
+                fill(app, owner_id, range(stored, size), rng, near)
+                stored = size
+                with app.app_context():
+                    index_ms, hits = median_ms(indexed, burst, INDEX_RUNS)
+                    scan_ms, scanned = median_ms(full_scan, burst, SCAN_RUNS)
+                    db.session.rollback()
+                if hits != scanned:
+                    yield f"  MISMATCH at {size:,}: index found {hits}, scan {scanned}"
+                yield (
+                    f"  {size:>9,} stored: index {index_ms:8.2f} ms | full scan "
+                    f"{scan_ms:9.1f} ms | {scan_ms / index_ms:7.1f}x faster ({hits} candidates)"
+                )
+            with app.app_context():
+                db.engine.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["pictures"]:
+        return pictures()
+    if args:
+        sys.exit("usage: bench_replay.py [pictures]")
+    for line in bench_index():
+        print(line, flush=True)
     return 0
 
 
