@@ -23,6 +23,11 @@ class Backend(Protocol):
     def dispatch(self, job_id: int) -> None: ...
 
 
+# How long a stopping worker waits for its schedule timer (a task running then may take longer;
+# its thread is a daemon and ends with the process).
+TIMER_STOP_S = 10.0
+
+
 class PollingWorker:
     """Claims and runs queued jobs one at a time until stopped; wakes early when poked.
 
@@ -45,7 +50,10 @@ class PollingWorker:
             try:
                 self._loop()
             finally:
+                # Wait for the timer to end its tick and say it is gone: its database
+                # connection goes back to the pool before the worker is called stopped.
                 timer.stopped.set()
+                timer.join(timeout=TIMER_STOP_S)
 
     def _loop(self) -> None:
         while not self.stopped.is_set():
