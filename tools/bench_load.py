@@ -450,7 +450,12 @@ def production_server(env: dict[str, str], port: int, log: Path) -> Iterator[int
         "--error-logfile", str(log),
         "wsgi:app",
     ]  # fmt: skip
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603
+    # The app's own lines (one JSON line a request, as in production) go to the log file, as
+    # they would to the journal, not to the terminal between the figures.
+    with log.open("ab") as sink:
+        process = subprocess.Popen(  # noqa: S603
+            argv, cwd=ROOT, env=env, start_new_session=True, stdout=sink, stderr=sink
+        )
     try:
         bench.wait_for_http(port, "/healthz", process, log, "gunicorn")
         yield process.pid
