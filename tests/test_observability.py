@@ -15,16 +15,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from flask import Flask
+import sqlalchemy as sa
+from flask import Flask, g
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import utcnow
 from app.extensions import db
+from app.identity.models import User
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobStatus
 from app.observability import logs
+from app.observability import requests as observed
 from config import ConfigError, ProductionConfig, check_observability
-from tests.conftest import TEST_REDIS_URL, make_app, service_missing
+from tests.conftest import TEST_REDIS_URL, make_app, make_trainee, service_missing
 from tests.jobs.test_workers import kill_group, start, worker_env
 
 OBSERVED = "test_observed"
@@ -422,3 +425,25 @@ def test_metrics_add_up_across_gunicorn_workers(database_url, fresh_app, tmp_pat
 
 def pids_counting(folder: Path) -> set[str]:
     return {path.stem.rsplit("_", 1)[-1] for path in folder.glob("histogram_*.db")}
+
+
+def test_the_access_line_names_the_caller_without_loading_it_again(fresh_app):
+    """After a commit the signed-in user is expired; naming it in the log must not cost the
+    request another round trip to the database."""
+    user_id = make_trainee(fresh_app)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    with fresh_app.test_request_context("/"):
+        user = db.session.get(User, user_id)
+        db.session.commit()  # expires the user, as a view's commit does
+        g._login_user = user
+        engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert observed._user_id() == user_id
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+    assert statements == []

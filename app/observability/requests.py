@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 
+import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
 
 from app.observability import logs, metrics
@@ -34,7 +35,13 @@ def _user_id() -> int | None:
     user = g.get("api_user")
     if user is None and "_login_user" in g:
         user = g._login_user
-    return getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None
+    # A signed-in caller is a mapped row, whose identity key outlives the commit that expired
+    # it: reading `user.id` (or `is_authenticated`) would load the whole user again, and check
+    # out a connection, just to write a log line. Anyone else (anonymous) is no row.
+    state = sa.inspect(user, raiseerr=False) if user is not None else None
+    if state is None or not state.identity:
+        return None
+    return int(state.identity[0])
 
 
 def finish_request(response: Response) -> Response:
