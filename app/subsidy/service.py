@@ -138,7 +138,7 @@ def facts_of(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
     trainees = {e.trainee_id for e in enrollments}
     flags: dict[int, list[rules.FlagFact]] = defaultdict(list)
     for flag in db.session.scalars(
-        sa.select(IdentityFlag).where(IdentityFlag.user_id.in_(trainees))
+        sa.select(IdentityFlag).where(IdentityFlag.user_id.in_(trainees)).order_by(IdentityFlag.id)
     ):
         confirmed = flag.status is FlagStatus.CONFIRMED
         flags[flag.user_id].append(
@@ -153,7 +153,9 @@ def facts_of(enrollments: list[Enrollment]) -> dict[int, rules.Facts]:
             )
         )
     appeals: dict[int, list[rules.AppealFact]] = defaultdict(list)
-    for appeal in db.session.scalars(sa.select(Appeal).where(Appeal.enrollment_id.in_(ids))):
+    for appeal in db.session.scalars(
+        sa.select(Appeal).where(Appeal.enrollment_id.in_(ids)).order_by(Appeal.id)
+    ):
         appeals[appeal.enrollment_id].append(
             rules.AppealFact(appeal.id, appeal.rejection_id, appeal.created_at)
         )

@@ -367,6 +367,27 @@ def test_a_flagged_trainee_who_enrols_again_is_queued_at_once(fresh_app, world):
         db.session.rollback()
 
 
+def test_facts_list_flags_in_the_order_they_were_raised(fresh_app, world):
+    """A row written before a flag changed must equal the verdict recomputed after it: the facts
+    list flags by id, not in whatever order the database returns rows it has rewritten
+    (PostgreSQL puts an updated row after the others)."""
+    with fresh_app.test_request_context():
+        events = Events(world)
+        events.enrol(0)
+        events.flagged(0)
+        events.flagged(3)  # the first trainee again, the second flag on them
+        first = min(db.session.scalars(sa.select(IdentityFlag.id)))
+        workflow.resolve_flag(first, "confirmed", "核对照片", auditor=events.auditors[0])
+        db.session.commit()
+        if db.engine.dialect.name == "postgresql":  # read the table as it lies, as at scale
+            db.session.execute(sa.text("SET LOCAL enable_indexscan = off"))
+            db.session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+        facts = subsidy.facts_of(events.enrollments())
+        flags = [flag.id for fact in facts.values() for flag in fact.flags]
+        assert len(flags) == 2 and flags == sorted(flags)
+        assert_rows_agree()
+
+
 def test_the_periodic_task_recomputes_every_stale_row(fresh_app, world):
     with fresh_app.test_request_context():
         events = Events(world)
