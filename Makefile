@@ -19,6 +19,7 @@ MO_FILES := $(PO_FILES:.po=.mo)
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask catalog load
+	$(BIN)/flask bureau load-districts
 	$(BIN)/flask demo seed
 	$(MAKE) --no-print-directory serve
 

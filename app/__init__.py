@@ -113,6 +113,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def register_blueprints(app: Flask) -> None:
     from app import (
         audit,
+        bureau,
         catalog,
         certificates,
         consent,
@@ -126,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
         openapi,
         platforms,
         site,
+        stats,
         study,
         subsidy,
         verification,
@@ -135,6 +137,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (
         site,
         identity,
+        bureau,
         catalog,
         platforms,
         courses,
@@ -147,6 +150,7 @@ def register_blueprints(app: Flask) -> None:
         audit,
         certificates,
         subsidy,
+        stats,
         notifications,
         demo,
         openapi,

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
+from app.bureau import service as bureau
 from app.catalog import service as catalog
 from app.courses.models import Course, Lesson
 from app.demo.cli import DEMO_TRAINEE
@@ -52,7 +53,7 @@ SERVER_DATABASE_URL = os.environ.get(
 TEST_DATABASE_URL = f"{SERVER_DATABASE_URL}_{XDIST_WORKER}" if XDIST_WORKER else SERVER_DATABASE_URL
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Tables the suite loads once per database and keeps between tests.
-KEPT_TABLES = {"occupation", "alembic_version"}
+KEPT_TABLES = {"occupation", "district", "alembic_version"}
 STORAGE_ROOT = tempfile.mkdtemp(prefix="veriskill-test-storage-")
 TRAINEE_ID = "110105199003071239"
 TRAINEE_PASSWORD = "Study2026ok"
@@ -195,11 +196,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
-    """One app per database, migrated from empty and with the catalogue loaded."""
+    """One app per database, migrated from empty, with the catalogue and districts loaded."""
     app = make_app(database_url)
     with app.app_context():
         upgrade()
         catalog.load()
+        bureau.load_districts()
         db.session.commit()
     yield app
     with app.app_context():

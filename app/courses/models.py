@@ -87,6 +87,13 @@ class Course(Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
+    # Where the course is offered (None: the whole city), and the programme it serves.
+    district_code: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("district.code", ondelete="RESTRICT"), index=True
+    )
+    programme_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("programme.id", ondelete="RESTRICT"), index=True
+    )
 
     platform: Mapped[Platform] = relationship()
     occupation: Mapped[Occupation] = relationship()

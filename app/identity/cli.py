@@ -16,21 +16,26 @@ bp.cli.short_help = "Manage accounts."
 
 
 @bp.cli.command("create")
-@click.option("--role", type=click.Choice(["auditor", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["auditor", "admin", "district_officer"]), required=True)
+@click.option("--district", default=None, help="District code; district officers only.")
 @click.option("--username", required=True)
 @click.option("--password", required=True, help="At least 8 characters, letters and digits.")
 @click.option("--name", default=None, help="Display name; defaults to the username.")
-def create(role: str, username: str, password: str, name: str | None) -> None:
-    """Create an auditor or admin account."""
+def create(role: str, district: str | None, username: str, password: str, name: str | None) -> None:
+    """Create an auditor or admin (city-wide), or a district officer of one district."""
     try:
-        user = service.create_staff(Role(role), username, password, name)
+        user = service.create_staff(Role(role), username, password, name, district)
     except AppError as error:
         raise click_error(error) from None
     audit.record_request(
         "account.create",
         subject_type="user",
         subject_id=user.id,
-        detail={"role": user.role.value, "username": user.username},
+        detail={
+            "role": user.role.value,
+            "username": user.username,
+            "district": user.district_code,
+        },
     )
     db.session.commit()
     click.echo(f"created {user.role.value} {user.username} (id {user.id})")

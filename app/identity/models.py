@@ -23,9 +23,12 @@ class Role(enum.StrEnum):
     PLATFORM = "platform"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    # Staff of one district's bureau: auditor's work and statistics, for that district only
+    # (app.bureau.scope narrows every query they cause).
+    DISTRICT_OFFICER = "district_officer"
 
 
-STAFF_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
+STAFF_ROLES = frozenset({Role.AUDITOR, Role.ADMIN, Role.DISTRICT_OFFICER})
 # The encryption purpose of birth dates (app.security derives a key of its own for each).
 BIRTH_DATE_CIPHER = "resident-birth-date-cipher"
 
@@ -78,6 +81,11 @@ class User(UserMixin, Model):
     # Moves on at every sign-out: a signed-in cookie names it, so copies of the cookie made
     # before stop working (server-side revocation of a client-side session).
     session_epoch: Mapped[int] = mapped_column(default=0)
+    # Trainees: the district where they work or are insured, which they choose (not the ID
+    # number's birthplace) and staff may correct. District officers: the district they serve.
+    district_code: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("district.code", ondelete="RESTRICT"), index=True
+    )
     # Set when staff hand out a temporary password: the next sign-in must choose a new one.
     password_change_required: Mapped[bool] = mapped_column(default=False)
 

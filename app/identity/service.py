@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import security
 from app.audit import service as audit
+from app.bureau.models import District
 from app.db import savepoint, utcnow
 from app.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.extensions import db
@@ -175,10 +176,25 @@ def register_trainee(data: dict[str, Any], *, today: date, verify_phone: bool = 
     return _insert(user, already)
 
 
-def create_staff(role: Role, username: str, password: str, name: str | None = None) -> User:
+def create_staff(
+    role: Role,
+    username: str,
+    password: str,
+    name: str | None = None,
+    district_code: str | None = None,
+) -> User:
+    """An auditor or admin (city-wide), or a district officer of `district_code`."""
     errors: dict[str, Any] = {}
     if role not in STAFF_ROLES:
-        errors["role"] = _l("Staff accounts are auditors or admins.")
+        errors["role"] = _l("Staff accounts are auditors, admins or district officers.")
+    if (role is Role.DISTRICT_OFFICER) != bool(district_code):
+        errors["district"] = (
+            _l("A district officer serves one district: name it.")
+            if role is Role.DISTRICT_OFFICER
+            else _l("Auditors and admins work city-wide: they have no district.")
+        )
+    elif district_code and db.session.get(District, district_code) is None:
+        errors["district"] = _l("Choose a district from the list.")
     username = username.strip().lower()
     if not USERNAME_PATTERN.match(username):
         errors["username"] = _l("Use 3 to 64 lower-case letters, digits, dot, dash or underscore.")
@@ -191,6 +207,7 @@ def create_staff(role: Role, username: str, password: str, name: str | None = No
         role=role,
         username=username,
         name=name or username,
+        district_code=district_code,
         password_hash=password_hasher().hash(password),
     )
     taken = Conflict(_l("This username is taken."), code="username_taken")

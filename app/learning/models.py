@@ -21,6 +21,10 @@ class Enrollment(Model):
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("course.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    # The programme this training counts towards: the course's when the trainee enrolled.
+    programme_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("programme.id", ondelete="RESTRICT"), index=True
+    )
 
     course: Mapped[Course] = relationship()
     progress: Mapped[list[LessonProgress]] = relationship(back_populates="enrollment")

@@ -27,6 +27,10 @@ class Platform(Model):
     contact_name: Mapped[str] = mapped_column(sa.String(64), default="")
     contact_phone: Mapped[str] = mapped_column(sa.String(32), default="")
     contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
+    # Where the provider is registered; None for one serving the whole city.
+    district_code: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("district.code", ondelete="RESTRICT"), index=True
+    )
     status: Mapped[PlatformStatus] = mapped_column(
         str_enum(PlatformStatus), default=PlatformStatus.ACTIVE
     )
