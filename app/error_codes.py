@@ -60,6 +60,9 @@ ERRORS: dict[str, ErrorCode] = {
     ),
     # What the caller may do
     "forbidden": ErrorCode(403, "The caller's role may not do this."),
+    "out_of_scope": ErrorCode(
+        403, "A district officer asked for another district's data: they see their own only."
+    ),
     "not_enrolled": ErrorCode(403, "Enrol in the course first."),
     "face_not_enrolled": ErrorCode(403, "Enrol a reference face before studying."),
     "consent_required": ErrorCode(

@@ -56,6 +56,11 @@ LABELS: dict[str, Any] = {
     "platform": _l("Training platform"),
     "auditor": _l("Auditor"),
     "admin": _l("Administrator"),
+    "district_officer": _l("District officer"),
+    # districts (DistrictKind)
+    "district": _l("District"),
+    "county": _l("County"),
+    "zone": _l("Management zone"),
     "male": _l("Male"),
     "female": _l("Female"),
     # SMS codes (CodePurpose)

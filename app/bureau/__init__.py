@@ -5,4 +5,7 @@ from flask import Blueprint
 
 bp = Blueprint("bureau", __name__, cli_group="bureau")
 
-from app.bureau import cli, models, scope  # noqa: E402, F401  (commands, the scope hook)
+from app.bureau import api, cli, models, scope, service  # noqa: E402, F401  (routes, commands, hook)
+
+# Pages name districts in the reader's language, forms' macros included.
+bp.add_app_template_global(service.district_name, "district_name")

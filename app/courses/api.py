@@ -39,6 +39,8 @@ def course_json(course: Course) -> dict[str, Any]:
         "level_name": LEVEL_NAMES_ZH[course.level] if course.level else None,
         "hours": float(course.hours),
         "description": course.description,
+        "district": course.district_code,
+        "programme_id": course.programme_id,
         "reject_reason": course.reject_reason,
         "lessons": [
             {

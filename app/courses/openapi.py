@@ -75,6 +75,15 @@ SCHEMAS: dict[str, Schema] = {
                 )
             ),
             "description": string("At most 20,000 characters.", maxLength=20_000),
+            "district": nullable(
+                string(
+                    "Code of the district where the course is offered, from "
+                    "`GET /api/v1/districts`; default: the platform's district."
+                )
+            ),
+            "programme_id": nullable(
+                integer("The special programme the course serves; it must cover the occupation.")
+            ),
         },
         closed=False,
     ),
@@ -100,6 +109,8 @@ SCHEMAS: dict[str, Schema] = {
             "level_name": nullable(one_of(LEVEL_NAMES_ZH.values(), "The level's Chinese name.")),
             "hours": {"type": "number", "description": "Nominal class hours."},
             "description": string(),
+            "district": nullable(string("District code; null: offered city-wide.")),
+            "programme_id": nullable(integer("The special programme it serves.")),
             "reject_reason": nullable(string("Why the bureau rejected it, when it did.")),
             "lessons": array(ref("LessonSummary"), "In order of position."),
         }

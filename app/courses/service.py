@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app.audit import service as audit
+from app.bureau.models import District, Programme
 from app.catalog.models import Occupation
 from app.courses.models import (
     EDITABLE,
@@ -72,6 +73,8 @@ def create_course(platform: Platform, data: dict[str, Any]) -> Course:
         level = LEVELS_BY_NAME.get(data["level"]) if isinstance(data["level"], str) else None
         if level is None:
             errors["level"] = _l("Use 初级, 中级, 高级, 技师 or 高级技师, or leave it out.")
+    district_code = _district(data.get("district"), platform, errors)
+    programme_id = _programme(data.get("programme_id"), occupation, errors)
     if errors or occupation is None:  # no occupation is always among the errors
         raise Invalid(fields=errors)
     course = Course(
@@ -81,10 +84,39 @@ def create_course(platform: Platform, data: dict[str, Any]) -> Course:
         description=description,
         hours=hours,
         level=level,
+        district_code=district_code,
+        programme_id=programme_id,
     )
     db.session.add(course)
     db.session.flush()
     return course
+
+
+def _district(raw: Any, platform: Platform, errors: dict[str, Any]) -> str | None:
+    """Where the course is offered: a district code, or the platform's own district."""
+    if raw in (None, ""):
+        return platform.district_code
+    if not isinstance(raw, str) or db.session.get(District, raw) is None:
+        errors["district"] = _l("Use a district code from the list, e.g. 500103.")
+        return None
+    return raw
+
+
+def _programme(raw: Any, occupation: Occupation | None, errors: dict[str, Any]) -> int | None:
+    """The special programme the course serves; its occupation must be one the programme
+    names, when the programme names any."""
+    if raw in (None, ""):
+        return None
+    exists = isinstance(raw, int) and not isinstance(raw, bool)
+    programme = db.session.get(Programme, raw) if exists else None
+    if programme is None:
+        errors["programme_id"] = _l("No such programme.")
+        return None
+    covered = occupation is None or occupation.code in programme.occupation_codes
+    if programme.occupation_codes and not covered:
+        errors["programme_id"] = _l("The programme does not cover this occupation.")
+        return None
+    return programme.id
 
 
 def _hours(raw: Any, errors: dict[str, Any]) -> Decimal:

@@ -93,7 +93,9 @@ def enroll(user: User, course_id: int) -> tuple[Enrollment, bool]:
     existing = find_enrollment(user, course.id)
     if existing is not None:
         return existing, False
-    enrollment = Enrollment(trainee_id=user.id, course_id=course.id)
+    enrollment = Enrollment(
+        trainee_id=user.id, course_id=course.id, programme_id=course.programme_id
+    )
     db.session.add(enrollment)
     db.session.flush()
     return enrollment, True

@@ -36,6 +36,7 @@ from app.openapi.spec import (
 # The modules describing the API, each beside the routes it describes (app/<domain>/api.py).
 DOMAINS = (
     "app.identity.openapi",
+    "app.bureau.openapi",
     "app.catalog.openapi",
     "app.courses.openapi",
     "app.learning.openapi",
@@ -65,6 +66,7 @@ TAGS = (
         _l("Occupations"),
         _l("The 2022 Occupational Classification (read-only)."),
     ),
+    Tag("Districts", _l("Districts"), _l("The city's districts, which records are filed by.")),
     Tag("Courses", _l("Courses"), _l("Training platforms push courses in for review.")),
     Tag("Lessons", _l("Lessons"), _l("Lessons, their videos (resumable upload) and captions.")),
     Tag("Study", _l("Study"), _l("Trainees enrol, study lessons and earn credited time.")),

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
+from app.bureau import service as bureau
 from app.db import savepoint, utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
@@ -30,11 +31,20 @@ def _service_account(platform: Platform) -> User:
 
 
 def create(
-    name: str, *, contact_name: str = "", contact_phone: str = "", contact_email: str = ""
+    name: str,
+    *,
+    contact_name: str = "",
+    contact_phone: str = "",
+    contact_email: str = "",
+    district_code: str | None = None,
 ) -> Platform:
+    """An approved platform and its service account; `district_code`: where it is registered
+    (None: it serves the whole city)."""
     name = " ".join(name.split())
     if not 2 <= len(name) <= 100:
         raise Invalid(fields={"name": _l("Use 2 to 100 characters.")})
+    if district_code is not None:
+        bureau.get_district(district_code)
     taken = Conflict(_l("A platform with this name exists."), code="platform_exists")
     if db.session.scalar(sa.select(Platform.id).where(Platform.name == name)):
         raise taken
@@ -43,6 +53,7 @@ def create(
         contact_name=contact_name.strip()[:64],
         contact_phone=contact_phone.strip()[:32],
         contact_email=contact_email.strip()[:254],
+        district_code=district_code,
     )
     try:
         with savepoint(db.session):
@@ -59,7 +70,11 @@ def create(
             )
     except IntegrityError:
         raise taken from None
-    _log("platform.create", platform, {"name": platform.name, "status": platform.status.value})
+    _log(
+        "platform.create",
+        platform,
+        {"name": platform.name, "status": platform.status.value, "district": district_code},
+    )
     return platform
 
 

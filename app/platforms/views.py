@@ -7,6 +7,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from app.bureau import service as bureau
 from app.errors import AppError
 from app.extensions import db
 from app.identity.auth import role_required
@@ -20,9 +21,12 @@ def _listing(status: int = 200, **extra: Any):
     platforms = service.all_platforms()
     context: dict[str, Any] = {"errors": {}, "values": {}, "token_errors": {}, "token_values": {}}
     context.update(extra)
+    districts = bureau.districts()
     return render_template(
         "platforms/admin_list.html",
         platforms=platforms,
+        districts=districts,
+        districts_by_code={d.code: d for d in districts},
         tokens={p.id: service.tokens(p) for p in platforms},
         token_state=service.token_state,
         **context,
@@ -46,7 +50,9 @@ def admin_create_platform():
         # The approval form names the first token too; a form without the field (older
         # pages, scripts) gets the usual label.
         label = service.token_label(request.form.get("label", _("issued on approval")))
-        platform = service.create(values.pop("name"), **values)
+        platform = service.create(
+            values.pop("name"), district_code=request.form.get("district") or None, **values
+        )
         token, _row = service.issue_token(platform, label=label)
     except AppError as error:
         db.session.rollback()
