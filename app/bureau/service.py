@@ -12,7 +12,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from app.audit import service as audit
-from app.bureau.models import District, DistrictKind
+from app.bureau.models import District, DistrictKind, Programme
 from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.identity.models import Role, User
@@ -60,6 +60,14 @@ def district_name(district: District) -> str:
     """The name in the reader's language."""
     locale = get_locale()
     return district.name if locale is None or locale.language == "zh" else district.name_en
+
+
+def programmes_of_years(*years: int) -> list[Programme]:
+    """Programmes of these years (every year when none is named), newest year first."""
+    query = sa.select(Programme).order_by(Programme.year.desc(), Programme.id)
+    if years:
+        query = query.where(Programme.year.in_(years))
+    return list(db.session.scalars(query))
 
 
 def get_district(code: str | None, field: str = "district") -> District:

@@ -119,6 +119,32 @@ def _programme(raw: Any, occupation: Occupation | None, errors: dict[str, Any]) 
     return programme.id
 
 
+def file_course(course: Course, data: dict[str, Any], *, staff: User) -> None:
+    """Admins file a course under a district and a programme (either may be empty: offered
+    city-wide, in no programme). Enrolments already made keep the programme they took."""
+    errors: dict[str, Any] = {}
+    district = data.get("district") or None
+    district_code = _district(district, course.platform, errors) if district else None
+    programme_id = _programme(_int_or_raw(data.get("programme_id")), course.occupation, errors)
+    if errors:
+        raise Invalid(fields=errors)
+    before = {"district": course.district_code, "programme_id": course.programme_id}
+    course.district_code, course.programme_id = district_code, programme_id
+    audit.record(
+        "course.filed",
+        actor=staff,
+        subject_type="course",
+        subject_id=course.id,
+        detail={"from": before, "to": {"district": district_code, "programme_id": programme_id}},
+    )
+    db.session.flush()
+
+
+def _int_or_raw(raw: Any) -> Any:
+    """A form's digits as a number; anything else as it came, for the check to refuse."""
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else raw
+
+
 def _hours(raw: Any, errors: dict[str, Any]) -> Decimal:
     try:
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):

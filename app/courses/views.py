@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.bureau import service as bureau
 from app.courses import bp, playback, service
 from app.courses.api import lesson_json
 from app.courses.models import LEVEL_LABELS, CourseStatus, Lesson, LessonStatus
@@ -42,7 +43,25 @@ def admin_course(course_id: int):
         level_labels=LEVEL_LABELS,
         caption_changes=service.caption_changes(course),
         language_labels=service.LANGUAGE_LABELS,
+        districts=bureau.districts(),
+        programmes=bureau.programmes_of_years(),
     )
+
+
+@bp.post("/admin/courses/<int:course_id>/filing")
+@role_required(Role.ADMIN)
+def admin_file_course(course_id: int):
+    course = service.get_course(course_id)
+    try:
+        service.file_course(course, request.form.to_dict(), staff=current_user)
+    except AppError as error:
+        db.session.rollback()
+        for message in (error.fields or {"district": error.message}).values():
+            flash(str(message), "error")
+    else:
+        db.session.commit()
+        flash(_("The course's district and programme are saved."), "success")
+    return redirect(url_for("courses.admin_course", course_id=course_id, _anchor="filing"))
 
 
 @bp.post("/admin/courses/<int:course_id>/caption-changes/acknowledge")

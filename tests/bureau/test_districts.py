@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from app.bureau import service as bureau
@@ -127,3 +129,29 @@ def test_admin_approves_a_platform_in_a_district_and_a_bad_district_is_a_form_er
     with fresh_app.app_context():
         assert db.session.scalar(sa.select(Platform.district_code)) == "500112"
     assert "渝北区" in client.get("/admin/platforms").get_data(as_text=True)
+
+
+def test_admin_files_a_course_under_a_district_and_programme_with_an_audit_entry(client, fresh_app):
+    from app.audit.models import AuditEntry
+    from tests.catalog.helpers import add_course
+
+    course_id = add_course(fresh_app, "低压电工作业")
+    covering = programme(fresh_app, occupation_codes=["6-31-01-03"])
+    elsewhere = programme(fresh_app, name="医疗护理员", occupation_codes=["4-14-01-02"])
+    make_staff(fresh_app, Role.ADMIN, "chief")
+    sign_in_page(client, "chief")
+    page = client.get(f"/admin/courses/{course_id}").get_data(as_text=True)
+    assert "高危行业企业职工" in page and "万州区" in page
+    url = f"/admin/courses/{course_id}/filing"
+    form = {"csrf_token": csrf_from(page)}
+    refused = client.post(url, data={**form, "district": "500112", "programme_id": elsewhere})
+    assert refused.status_code == 302
+    with fresh_app.app_context():
+        course = db.session.get(Course, course_id)
+        assert (course.district_code, course.programme_id) == (None, None)
+    client.post(url, data={**form, "district": "500112", "programme_id": str(covering)})
+    with fresh_app.app_context():
+        course = db.session.get(Course, course_id)
+        assert (course.district_code, course.programme_id) == ("500112", covering)
+        entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "course.filed"))
+        assert json.loads(entry.detail)["to"] == {"district": "500112", "programme_id": covering}
