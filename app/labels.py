@@ -61,6 +61,17 @@ LABELS: dict[str, Any] = {
     "district": _l("District"),
     "county": _l("County"),
     "zone": _l("Management zone"),
+    # key groups (TraineeGroupKind) and where the fact came from (GroupSource)
+    "poor_labourer": _l("Registered poor labourer"),
+    "migrant_worker": _l("Migrant worker"),
+    "unemployed": _l("Registered unemployed"),
+    "graduate": _l("College graduate"),
+    "veteran": _l("Veteran"),
+    "enterprise_staff": _l("Enterprise employee"),
+    "disabled": _l("Person with a disability"),
+    "self_declared": _l("Declared by the trainee"),
+    "staff_verified": _l("Verified by the bureau"),
+    "imported": _l("From another bureau system"),
     "male": _l("Male"),
     "female": _l("Female"),
     # SMS codes (CodePurpose)

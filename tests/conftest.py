@@ -285,9 +285,12 @@ def give_consent(app: Flask, user_id: int) -> None:
         db.session.commit()
 
 
-def make_staff(app: Flask, role: Role = Role.AUDITOR, username: str = "auditor1") -> int:
+def make_staff(
+    app: Flask, role: Role = Role.AUDITOR, username: str = "auditor1", district: str | None = None
+) -> int:
+    """A staff account with the password Audit2026ok; `district` for a district officer."""
     with app.test_request_context():
-        user = identity.create_staff(role, username, "Audit2026ok")
+        user = identity.create_staff(role, username, "Audit2026ok", district_code=district)
         db.session.commit()
         return user.id
 

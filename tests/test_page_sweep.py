@@ -36,21 +36,21 @@ from app.learning.models import Enrollment, HeartbeatRecord, StudySession
 from app.learning.rules import Reason as HeldReason
 from app.platforms import service as platforms
 from app.platforms.models import Platform
+from app.stats import reports as stats_reports
 from app.subsidy.models import Action, Appeal, Decision, SubsidyStandard
 from app.subsidy.rules import Status as SubsidyStatus
 from app.verification.models import (
     Check,
     CheckKind,
     CheckStatus,
-    Evidence,
     EvidenceKind,
-    FaceReference,
     FaceStatus,
     FlagStatus,
     IdentityFlag,
 )
 from tests.conftest import make_trainee
 from tests.test_labels import model_enums
+from tests.verification.rows import evidence_row, reference_row
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +70,8 @@ NOT_PAGES = {
     "subsidy.evidence_image": "a redirect to a signed image link",
     "courses.lesson_playlist": "HLS playlists for the player",
     "media.object": "stored files behind signed links",
+    "stats.download_report": "a report version as CSV or XLSX",
+    "stats.export_file": "an export's file behind a signed link",
 }
 # JSON, media and files; the API's HTML page (/api/docs) is swept.
 SKIPPED_PREFIXES = ("/api/v1/", "/media/", "/static/")
@@ -223,39 +225,6 @@ def problems(html: str, lang: str) -> list[str]:
 # --- rows in every state a page can show ------------------------------------------------------
 
 
-def _evidence(user_id: int, kind: EvidenceKind, **fields) -> Evidence:
-    now = utcnow()
-    row = Evidence(
-        user_id=user_id,
-        kind=kind,
-        key=f"evidence/sweep/{user_id}-{kind.value}-{fields.get('check_id')}.jpg",
-        content_type="image/jpeg",
-        sha256=f"{user_id:064d}",
-        purge_after=now + timedelta(days=1095),
-        **fields,
-    )
-    db.session.add(row)
-    db.session.flush()
-    return row
-
-
-def _reference(user_id: int, status: FaceStatus) -> FaceReference:
-    photo = _evidence(user_id, EvidenceKind.REFERENCE, result="enrolled")
-    row = FaceReference(
-        user_id=user_id,
-        status=status,
-        encoding_cipher="sweep",
-        model="sface",
-        evidence_id=photo.id,
-        face_px=240,
-        blur=200.0,
-        brightness=120.0,
-    )
-    db.session.add(row)
-    db.session.flush()
-    return row
-
-
 def make_states(app, seeded) -> dict[str, list]:
     """Rows behind each state a page shows; the values for the routes' parameters."""
     with app.test_request_context():
@@ -332,7 +301,7 @@ def make_states(app, seeded) -> dict[str, list]:
             db.session.add(row)
             db.session.flush()
             checks[code] = row
-        _evidence(
+        evidence_row(
             trainee.id,
             EvidenceKind.SNAPSHOT,
             check_id=checks["mismatch"].id,
@@ -361,10 +330,10 @@ def make_states(app, seeded) -> dict[str, list]:
 
         # Faces: the trainee's in use and a re-enrolment waiting for staff; another trainee
         # whose face matches (an open flag) and one cleared long ago.
-        _reference(trainee.id, FaceStatus.ACTIVE)
-        pending = _reference(trainee.id, FaceStatus.PENDING_APPROVAL)
+        reference_row(trainee.id, FaceStatus.ACTIVE)
+        pending = reference_row(trainee.id, FaceStatus.PENDING_APPROVAL)
         other_id = make_trainee(app, "11010519491231002X", phone="13700000001", name="赵六")
-        _reference(other_id, FaceStatus.ACTIVE)
+        reference_row(other_id, FaceStatus.ACTIVE)
         open_flag = IdentityFlag(
             user_id=other_id,
             code="duplicate_identity",
@@ -429,8 +398,10 @@ def make_states(app, seeded) -> dict[str, list]:
                 occupation_code=demo.occupation_code, level=None, amount_yuan=Decimal("600")
             )
         )
+        frozen = stats_reports.freeze_month("2026-03")
         db.session.commit()
         return {
+            "period": [frozen.period],
             "course_id": [demo.id, in_review.id, rejected.id],
             "lesson_id": [lesson.id],
             "enrollment_id": [enrollment.id],

@@ -48,6 +48,7 @@ def test_pages_fit_the_screen_and_register_errors_show(browser, fresh_app, viewp
         page.fill("#f-name", "Robert'); DROP TABLE")
         page.fill("#f-id_number", "110105209901011234")
         page.fill("#f-phone", "123")
+        page.select_option("#f-district", "500103")
         page.fill("#f-password", "short")
         page.click("button[type=submit].wide")
         page.wait_for_selector(".error-summary")

@@ -106,6 +106,7 @@ def test_a_new_trainee_finds_their_way_on_a_phone(database_url, fresh_app, runne
         page.fill("#f-name", NEW_TRAINEE["name"])
         page.fill("#f-id_number", NEW_TRAINEE["id_number"])
         page.fill("#f-phone", NEW_TRAINEE["phone"])
+        page.select_option("#f-district", "500103")
         page.click("#send-code")
         page.wait_for_function(
             "() => document.querySelector('#sms-status').textContent.trim() !== ''"

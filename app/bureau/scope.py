@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from flask import g, has_request_context
 from sqlalchemy import orm
 
+from app.bureau.models import TraineeGroup
 from app.certificates.models import Certificate
 from app.consent.models import Consent
 from app.identity.models import ApiToken, Role, SmsCode, User
@@ -50,6 +51,7 @@ NARROWED: dict[type, tuple[str, str]] = {
     Certificate: ("user_id", "user"),
     Consent: ("user_id", "user"),
     Notification: ("user_id", "user"),
+    TraineeGroup: ("user_id", "user"),
     LessonProgress: ("enrollment_id", "enrollment"),
     Decision: ("enrollment_id", "enrollment"),
     SpotCheck: ("enrollment_id", "enrollment"),

@@ -62,6 +62,11 @@ def district_name(district: District) -> str:
     return district.name if locale is None or locale.language == "zh" else district.name_en
 
 
+def district_of(user: User) -> District | None:
+    """The district a person is filed under, if any."""
+    return db.session.get(District, user.district_code) if user.district_code else None
+
+
 def programmes_of_years(*years: int) -> list[Programme]:
     """Programmes of these years (every year when none is named), newest year first."""
     query = sa.select(Programme).order_by(Programme.year.desc(), Programme.id)

@@ -9,7 +9,7 @@ from app.certificates import bp, service
 
 @bp.get("/api/v1/certificates/<number>")
 def api_certificate(number: str):
-    certificate = service.lookup(number)
+    certificate = service.lookup(number, public=True)
     response = jsonify(service.public_json(certificate))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -12,6 +12,7 @@ import hmac
 import math
 import re
 import secrets
+from contextlib import nullcontext
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -183,14 +184,21 @@ def revoke(enrollment_id: int, *, reason: str) -> Certificate | None:
     return certificate
 
 
-def lookup(number: str) -> Certificate:
-    """The certificate with this number (as typed: case, spaces and O/0, I/1 do not matter)."""
+def lookup(number: str, *, public: bool = False) -> Certificate:
+    """The certificate with this number (as typed: case, spaces and O/0, I/1 do not matter).
+
+    `public`: for the verification page and API, which answer everyone alike, a district
+    officer included, so the lookup is not narrowed to their district (bureau.scope); callers
+    show only the public fields. Otherwise a district officer finds their district's only."""
+    from app.bureau import scope  # the scope module imports this domain's models
+
     canonical = normalize_number(number)
-    certificate = (
-        db.session.scalar(sa.select(Certificate).where(Certificate.number == canonical))
-        if canonical
-        else None
-    )
+    with scope.narrowed_to(None) if public else nullcontext():
+        certificate = (
+            db.session.scalar(sa.select(Certificate).where(Certificate.number == canonical))
+            if canonical
+            else None
+        )
     if certificate is None:
         raise NotFound(NOT_FOUND, code="certificate_not_found")
     return certificate

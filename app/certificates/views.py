@@ -59,7 +59,7 @@ def verify_form():
 def verify(number: str):
     code = request.args.get("code", "").strip()[: service.MAX_INPUT]
     try:
-        certificate = service.lookup(number)
+        certificate = service.lookup(number, public=True)
     except NotFound:
         page = render_template(
             "certificates/verify.html",

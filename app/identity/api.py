@@ -7,6 +7,8 @@ from typing import Any
 from flask import current_app, g, jsonify
 
 from app.audit import service as audit
+from app.bureau import service as bureau
+from app.bureau.models import District
 from app.errors import AppError
 from app.extensions import db
 from app.http import json_body
@@ -29,7 +31,14 @@ def user_json(user: User) -> dict:
         "phone": user.phone_masked,
         "birth_date": user.birth_date.isoformat() if user.birth_date else None,
         "sex": user.sex.value if user.sex else None,
+        "district": district_json(bureau.district_of(user)),
     }
+
+
+def district_json(district: District | None) -> dict | None:
+    if district is None:
+        return None
+    return {"code": district.code, "name": bureau.district_name(district)}
 
 
 @bp.post("/api/v1/auth/register")

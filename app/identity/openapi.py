@@ -31,6 +31,13 @@ SCHEMAS: dict[str, Schema] = {
             ),
         },
         {
+            "district": string(
+                "Where the trainee works or is insured: a code of `GET /api/v1/districts`. "
+                "Optional for clients written before districts; without it the trainee is "
+                'asked on their profile and counted under "district not stated".',
+                pattern=r"^\d{6}$",
+                examples=["500103"],
+            ),
             "phone_code": string(
                 "While SMS is on (`SMS_BACKEND`): the 6-digit code texted to `phone` by "
                 "`POST /api/v1/auth/phone-code`; missing or wrong, `invalid_code`.",
@@ -109,6 +116,16 @@ SCHEMAS: dict[str, Schema] = {
             "phone": nullable(string("Masked, e.g. `139****5678`.")),
             "birth_date": nullable(string(format="date")),
             "sex": nullable(one_of(Sex)),
+            "district": nullable(
+                obj(
+                    {
+                        "code": string("A code of `GET /api/v1/districts`.", pattern=r"^\d{6}$"),
+                        "name": string("In the caller's language."),
+                    },
+                    description="Trainees: where they work or are insured (null until they "
+                    "choose it); district officers: the district they serve.",
+                )
+            ),
         }
     ),
 }
@@ -127,6 +144,7 @@ ENDPOINTS: list[Endpoint] = [
                 "id_number": "110105199003071239",
                 "phone": "13912345678",
                 "password": "Study2026ok",
+                "district": "500103",
             },
         ),
         responses={201: json_response("Registered", "Registered.")},

@@ -72,6 +72,7 @@ class Registration:
     resident: resident_id.ResidentId
     phone: str
     password: str
+    district: str | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -105,7 +106,25 @@ def check_password(raw: Any, *, forbidden: tuple[str, ...] = ()) -> Any:
     return None
 
 
-def validate_registration(data: dict[str, Any], *, today: date) -> Registration:
+def check_district(raw: Any, *, required: bool) -> tuple[str | None, Any]:
+    """A district code from the list; none at all is allowed unless `required` (the trainee
+    then chooses on their profile)."""
+    code = _text(raw)
+    if raw is not None and code is None:
+        return None, _l("Choose a district from the list.")
+    code = (code or "").strip()
+    if not code:
+        return None, (
+            _l("Choose the district where you work or are insured.") if required else None
+        )
+    if db.session.get(District, code) is None:
+        return None, _l("Choose a district from the list.")
+    return code, None
+
+
+def validate_registration(
+    data: dict[str, Any], *, today: date, require_district: bool = False
+) -> Registration:
     """Check every field and report all problems at once."""
     errors: dict[str, Any] = {}
     name, problem = check_name(data.get("name"))
@@ -127,10 +146,15 @@ def validate_registration(data: dict[str, Any], *, today: date) -> Registration:
     problem = check_password(data.get("password"), forbidden=forbidden)
     if problem:
         errors["password"] = problem
+    district, problem = check_district(data.get("district"), required=require_district)
+    if problem:
+        errors["district"] = problem
     if errors:
         raise Invalid(fields=errors)
     assert name and resident and phone  # every field passed
-    return Registration(name=name, resident=resident, phone=phone, password=data["password"])
+    return Registration(
+        name=name, resident=resident, phone=phone, password=data["password"], district=district
+    )
 
 
 def id_digest(number: str) -> str:
@@ -147,10 +171,20 @@ def _insert(user: User, conflict: Conflict) -> User:
     return user
 
 
-def register_trainee(data: dict[str, Any], *, today: date, verify_phone: bool = False) -> User:
+def register_trainee(
+    data: dict[str, Any],
+    *,
+    today: date,
+    verify_phone: bool = False,
+    require_district: bool = False,
+) -> User:
     """A new trainee account. With verify_phone, `data["phone_code"]` must be the live code
-    texted to the phone (`request_phone_code`), used up here; else 422 `invalid_code`."""
-    reg = validate_registration(data, today=today)
+    texted to the phone (`request_phone_code`), used up here; else 422 `invalid_code`.
+
+    `data["district"]` is where the trainee works or is insured (a code of the list). The
+    registration page requires it; the API takes an account without one (the trainee is
+    asked on their profile, and statistics count them under "district not stated")."""
+    reg = validate_registration(data, today=today, require_district=require_district)
     digest = id_digest(reg.resident.number)
     already = Conflict(
         _l("This ID number is already registered. Sign in instead."), code="already_registered"
@@ -172,6 +206,7 @@ def register_trainee(data: dict[str, Any], *, today: date, verify_phone: bool = 
         birth_date=reg.resident.birth_date,
         sex=Sex.MALE if reg.resident.male else Sex.FEMALE,
         password_hash=password_hasher().hash(reg.password),
+        district_code=reg.district,
     )
     return _insert(user, already)
 

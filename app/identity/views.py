@@ -23,6 +23,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app import security
 from app.audit import service as audit
+from app.bureau import groups
+from app.bureau import service as bureau
+from app.bureau.models import TraineeGroupKind
 from app.errors import AppError, Invalid, NotFound
 from app.extensions import db, login_manager
 from app.identity import bp, challenge, service
@@ -32,7 +35,7 @@ from app.identity.models import Role, User
 from app.timeutil import today_local
 from app.urls import safe_next
 
-REGISTER_FIELDS = ("name", "id_number", "phone")
+REGISTER_FIELDS = ("name", "id_number", "phone", "district")
 
 
 # How often a signed-in page view refreshes the session's "last seen" time (seconds).
@@ -126,7 +129,9 @@ def register():
         if data["password"] != request.form.get("password_confirm", ""):
             errors["password_confirm"] = _("The two passwords differ.")
         try:
-            user = service.register_trainee(data, today=today_local(), verify_phone=verify_phone)
+            user = service.register_trainee(
+                data, today=today_local(), verify_phone=verify_phone, require_district=True
+            )
             if errors:
                 raise Invalid(fields=errors)
         except InvalidCode as error:
@@ -147,7 +152,11 @@ def register():
             flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
             return redirect(url_for("identity.profile"))
     html = render_template(
-        "identity/register.html", values=values, errors=errors, verify_phone=verify_phone
+        "identity/register.html",
+        values=values,
+        errors=errors,
+        verify_phone=verify_phone,
+        districts=bureau.districts(),
     )
     return html, status
 
@@ -219,7 +228,15 @@ def logout():
 @bp.get("/profile")
 @login_required
 def profile():
-    return render_template("identity/profile.html", user=current_user)
+    trainee = current_user.role is Role.TRAINEE
+    return render_template(
+        "identity/profile.html",
+        user=current_user,
+        district=bureau.district_of(current_user),
+        districts=bureau.districts() if trainee and current_user.district_code is None else [],
+        groups=groups.groups_of(current_user.id) if trainee else [],
+        group_kinds=list(TraineeGroupKind),
+    )
 
 
 # --- forgotten passwords ---------------------------------------------------------------------

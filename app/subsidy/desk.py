@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from app.errors import NotFound
+from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.identity.models import User
 from app.learning.models import Enrollment, HeartbeatRecord, StudySession
@@ -140,7 +140,8 @@ class FacePair:
     """Two reference photos an auditor compares, and the question about them."""
 
     left: tuple[User, Evidence | None]
-    right: tuple[User, Evidence | None]
+    # None: the other account is a trainee outside the caller's district (bureau.scope).
+    right: tuple[User | None, Evidence | None]
     score: float | None  # in the terms of `model`
     model: str | None
     open: bool
@@ -156,15 +157,30 @@ def flag_pair(flag_id: int) -> tuple[IdentityFlag, FacePair]:
     if flag is None:
         raise NotFound(_l("No such identity flag."))
     flagged = db.session.get_one(User, flag.user_id)
-    other = db.session.get_one(User, flag.other_user_id)
+    # A district officer sees the flag of their own trainee, but not the other account when
+    # it is another district's: that side stays empty, and a city auditor decides the flag.
+    other = db.session.get(User, flag.other_user_id)
     pair = FacePair(
         (flagged, reference_evidence(flagged.id)),
-        (other, reference_evidence(other.id)),
+        (other, reference_evidence(other.id) if other is not None else None),
         flag.score,
         flag.model,
         flag.status is FlagStatus.OPEN,
     )
     return flag, pair
+
+
+def require_both_sides(flag_id: int) -> None:
+    """Deciding a flag means comparing both faces: refused when one is out of scope."""
+    _, pair = flag_pair(flag_id)
+    if pair.right[0] is None:
+        raise Forbidden(
+            _l(
+                "The other account belongs to a trainee outside your district; a city "
+                "auditor decides this flag."
+            ),
+            code="out_of_scope",
+        )
 
 
 def reference_pair(reference_id: int) -> tuple[FaceReference, FacePair]:

@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.bureau import groups
 from app.courses.models import LEVEL_LABELS, CourseLevel
 from app.errors import AppError
 from app.extensions import db
@@ -73,6 +74,7 @@ def review(enrollment_id: int):
         "subsidy/review.html",
         enrollment=enrollment,
         trainee=desk.trainee_of(enrollment),
+        panel=groups.trainee_panel(desk.trainee_of(enrollment), current_user),
         subsidy=service.subsidy_json(state),
         certificate_no=state.certificate_no,
         facts=facts,
@@ -144,6 +146,7 @@ def _return_to(default: str):
 @role_required(*STAFF_ROLES)
 def flag(flag_id: int):
     item, pair = desk.flag_pair(flag_id)
+    outside = pair.right[0] is None
     return render_template(
         "subsidy/faces.html",
         title=_("Identity flag %(id)d", id=item.id),
@@ -154,7 +157,8 @@ def flag(flag_id: int):
         ],
         score=pair.score,
         model=pair.model,
-        open=pair.open,
+        open=pair.open and not outside,
+        outside=outside,
         action=url_for("subsidy.resolve_flag", flag_id=item.id),
         choices=[
             ("cleared", _("Two different people"), ""),
@@ -167,10 +171,14 @@ def flag(flag_id: int):
 @role_required(*STAFF_ROLES)
 @reauthenticated
 def resolve_flag(flag_id: int):
-    _act(
-        lambda: workflow.resolve_flag(
+    def resolve() -> None:
+        desk.require_both_sides(flag_id)
+        workflow.resolve_flag(
             flag_id, request.form.get("outcome"), request.form.get("reason"), auditor=current_user
-        ),
+        )
+
+    _act(
+        resolve,
         _("Identity flag %(id)d closed.", id=flag_id),
     )
     return _return_to(url_for("subsidy.flag", flag_id=flag_id, _anchor="decision"))

@@ -88,7 +88,7 @@ def register_everyone(app) -> None:
         assert response.status_code == 201, response.get_json()
     browser = app.test_client()
     token = csrf_from(browser.get("/register").get_data(as_text=True))
-    form = {"name": "李四", "id_number": TRAINEES[3], "phone": "13912345600"}
+    form = {"name": "李四", "id_number": TRAINEES[3], "phone": "13912345600", "district": "500103"}
     page = browser.post(
         "/register",
         data={**form, "password": PASSWORD, "password_confirm": PASSWORD, "csrf_token": token},

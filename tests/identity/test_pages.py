@@ -7,6 +7,7 @@ FORM = {
     "name": "王小明",
     "id_number": TRAINEE_ID,
     "phone": "13800138000",
+    "district": "500103",
     "password": "Study2026ok",
     "password_confirm": "Study2026ok",
 }

@@ -392,6 +392,7 @@ def test_register_page_asks_for_the_code_and_sends_it_without_script(client, sms
         "name": REGISTRATION["name"],
         "id_number": REGISTRATION["id_number"],
         "phone": REGISTRATION["phone"],
+        "district": "500103",
     }
     sent = client.post("/register", data={**form, "send_code": "1"})
     assert sent.status_code == 200
@@ -512,6 +513,7 @@ def test_at_360px_a_trainee_registers_with_a_texted_code_and_later_resets_by_sms
         page.fill("#f-name", REGISTRATION["name"])
         page.fill("#f-id_number", REGISTRATION["id_number"])
         page.fill("#f-phone", REGISTRATION["phone"])
+        page.select_option("#f-district", "500103")
         page.click("#send-code")
         # The script asked the API and stayed on the page: a status line and a countdown.
         page.wait_for_function("() => document.getElementById('sms-status').textContent !== ''")
