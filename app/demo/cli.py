@@ -6,6 +6,7 @@ through the real upload path and pipeline, so what a newcomer watches is what pr
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from app.courses import service as courses
 from app.courses import upload
 from app.courses.pipeline import KIND as TRANSCODE
 from app.demo import bp
+from app.demo import year as demo_year
 from app.extensions import db
 from app.identity import service as identity
 from app.identity.models import Role, User
@@ -71,12 +73,34 @@ def seed() -> None:
     elif identity.find_by_login(DEMO_TRAINEE["id_number"]) is None:
         click.echo("demo: database already has accounts; no demo content added")
         return
+    if current_app.config["DEMO_YEAR"]:
+        _demo_year()
     click.echo("Demo accounts (development only):")
     for role, username, password, _ in DEMO_STAFF:
         click.echo(f"  {role.value:<8} login {username:<20} password {password}")
     click.echo(
         f"  trainee  login {DEMO_TRAINEE['id_number']:<20} password {DEMO_TRAINEE['password']}"
     )
+
+
+def _demo_year() -> None:
+    """This year's programmes, targets and a labelled year of activity (app/demo/year.py),
+    then the statistics rolled up; adds nothing the second time."""
+    year = today_local().year
+    made = demo_year.seed(year, today=today_local())
+    db.session.commit()
+    click.echo(
+        f"demo: {year}: {made.programmes} programmes, {made.targets} targets, "
+        f"{made.platforms} platforms, {made.courses} courses, {made.trainees} trainees, "
+        f"{made.enrollments} enrolments, {made.certificates} certificates added"
+    )
+    try:  # stats-core's roll-up, once it is there
+        rollup = importlib.import_module("app.stats.rollup")
+    except ImportError:
+        return
+    rows = rollup.roll_up(year)
+    db.session.commit()
+    click.echo(f"demo: statistics of {year} rolled up ({rows} figures)")
 
 
 def _demo_course() -> None:
