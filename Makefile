@@ -57,6 +57,7 @@ screenshots: $(VENV)/.dev $(MO_FILES)
 # Transcode speed and segment serving (app vs nginx) as ratios; needs nginx and wrk to compare.
 bench: setup
 	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/bench_stats.py
 
 $(FACE_MODEL_FILE): media_pipeline/model_files.py | $(VENV)/.runtime
 	$(BIN)/python tools/install_face_model.py

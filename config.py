@@ -139,6 +139,7 @@ class Config:
 
     REDIS_URL = env_str("REDIS_URL")
     DEMO_CONTENT = False
+    DEMO_YEAR = False
 
     # Object storage: `local` (files under STORAGE_ROOT) or `minio` (MINIO_*; private bucket).
     STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local")
@@ -184,6 +185,12 @@ class Config:
     EVIDENCE_PURGE_AT = env_str("EVIDENCE_PURGE_AT", "daily 03:00")
     # Desk-queue rows an event marked stale are recomputed this often (and before each view).
     DESK_QUEUE_REFRESH_S = env_float("DESK_QUEUE_REFRESH_S", 300.0)
+    # The bureau's statistics are rolled up from the records this often (app/stats/rollup.py).
+    STATS_ROLLUP_S = env_float("STATS_ROLLUP_S", 600.0)
+    # The previous month's figures are frozen into its report by this rule (app/jobs/when.py).
+    STATS_FREEZE_AT = env_str("STATS_FREEZE_AT", "monthly 1 01:00")
+    # A finished export's download link works this long (seconds).
+    STATS_EXPORT_LINK_TTL_S = env_int("STATS_EXPORT_LINK_TTL_S", 300)
 
     # Videos from platforms.
     VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 4 * 1024**3)
@@ -280,6 +287,8 @@ class DevelopmentConfig(Config):
 
     ENV_NAME = "development"
     DEMO_CONTENT = env_bool("DEMO_CONTENT", True)
+    # With the demo content, a labelled year of activity for the bureau's statistics.
+    DEMO_YEAR = env_bool("DEMO_YEAR", True)
     # Codes are printed in the terminal of `make run` (SMS_BACKEND= turns SMS off).
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
 
@@ -350,6 +359,8 @@ POSITIVE_SETTINGS = (
     "JOB_DISPATCH_GRACE_S",
     "EXPIRY_SWEEP_S",
     "DESK_QUEUE_REFRESH_S",
+    "STATS_ROLLUP_S",
+    "STATS_EXPORT_LINK_TTL_S",
     "UPLOAD_ABANDONED_S",
     "SCHEDULE_HISTORY_RUNS",
     "CHECK_JUDGE_MAX_WAIT_S",
@@ -534,7 +545,7 @@ def check_media_accel(config: Config) -> None:
 
 
 # Settings holding a periodic task's rule (app/jobs/when.py) rather than a plain number.
-SCHEDULE_RULE_SETTINGS = ("EVIDENCE_PURGE_AT",)
+SCHEDULE_RULE_SETTINGS = ("EVIDENCE_PURGE_AT", "STATS_FREEZE_AT")
 
 
 def check_schedule_rules(config: Config) -> None:

@@ -73,8 +73,8 @@ def server_url() -> str:
 
 
 @contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new database for this run, dropped afterwards whatever happens."""
+def fresh_database(name: str = DATABASE) -> Iterator[str]:
+    """A new database `name` for this run, dropped afterwards whatever happens."""
     import psycopg
 
     admin = f"{server_url()}/postgres"
@@ -83,12 +83,12 @@ def fresh_database() -> Iterator[str]:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql)
 
-    run(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    run(f"CREATE DATABASE {DATABASE}")
+    run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    run(f"CREATE DATABASE {name}")
     try:
-        yield f"{server_url()}/{DATABASE}"
+        yield f"{server_url()}/{name}"
     finally:
-        run(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def app_environment(database_url: str, tmp: Path) -> dict[str, str]:

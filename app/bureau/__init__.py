@@ -5,7 +5,8 @@ from flask import Blueprint
 
 bp = Blueprint("bureau", __name__, cli_group="bureau")
 
-from app.bureau import api, cli, models, scope, service  # noqa: E402, F401  (routes, commands, hook)
+# Routes, commands and the scope hook register on import.
+from app.bureau import admin, api, cli, models, scope, service, views  # noqa: E402, F401
 
 # Pages name districts in the reader's language, forms' macros included.
 bp.add_app_template_global(service.district_name, "district_name")

@@ -33,7 +33,7 @@ class Certificate(Model):
     course_title: Mapped[str] = mapped_column(sa.String(200))
     level: Mapped[CourseLevel | None] = mapped_column(str_enum(CourseLevel))
     hours: Mapped[Decimal] = mapped_column(sa.Numeric(8, 2))  # verified study hours
-    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # statistics
     revoked_at: Mapped[datetime | None]
     revoke_reason: Mapped[str | None] = mapped_column(sa.Text)
 

@@ -13,7 +13,7 @@ else) and sets SCHEDULE_IN_WORKERS=off: the workers' timers then run only their 
 Register a task at import time, in a module every process loads (one call, whatever the rule):
 
     schedule.register("sweep_jobs", "JOB_SWEEP_S", sweep)
-    schedule.register("statistics_freeze", "STATISTICS_FREEZE_AT", freeze)
+    schedule.register("stats_freeze", "STATS_FREEZE_AT", freeze)
 
 The setting holds the rule (`app.jobs.when`): seconds, or a calendar rule on the bureau's
 clock such as `monthly 1 01:00`. A task commits its own work and may return what it handled

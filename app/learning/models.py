@@ -19,8 +19,9 @@ class Enrollment(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     trainee_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("course.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    completed_at: Mapped[datetime | None]
+    # Indexed for the statistics' roll-up, which reads enrolments by period.
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(index=True)
     # The programme this training counts towards: the course's when the trainee enrolled.
     programme_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("programme.id", ondelete="RESTRICT"), index=True
@@ -47,7 +48,7 @@ class StudySession(Model):
     enrollment_id: Mapped[int] = mapped_column(sa.ForeignKey("enrollment.id"), index=True)
     lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lesson.id"))
     trainee_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # statistics
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[SessionEnd | None] = mapped_column(str_enum(SessionEnd))
     # When it opened and the previous accepted heartbeat, on the server's clock (epoch seconds).

@@ -46,6 +46,7 @@ DOMAINS = (
     "app.subsidy.openapi",
     "app.notifications.openapi",
     "app.certificates.openapi",
+    "app.stats.openapi",
 )
 
 
@@ -94,6 +95,7 @@ TAGS = (
         _l("Notifications"),
         _l("The signed-in person's inbox: checks, identity questions, decisions, certificates."),
     ),
+    Tag("Statistics", _l("Statistics"), _l("The bureau's figures under published definitions.")),
     Tag("Documentation", _l("Documentation"), _l("This description of the API.")),
 )
 

@@ -58,7 +58,7 @@ class Decision(Model):
     reason: Mapped[str] = mapped_column(sa.Text)
     amount_yuan: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
     decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
-    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # statistics
 
 
 class SpotCheck(Model):

@@ -111,7 +111,7 @@ class Check(Model):
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
-    answered_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None] = mapped_column(index=True)  # statistics
     # Credited study time this check settled: kept when it passed, voided when it failed.
     settled_s: Mapped[float] = mapped_column(default=0.0)
 
