@@ -37,6 +37,12 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def _dangling(connection) -> set[tuple]:
+    """SQLite rows whose foreign key points nowhere: (table, rowid, referred table)."""
+    rows = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    return {(table, rowid, parent) for table, rowid, parent, _ in rows}
+
+
 def run_migrations_online():
     def skip_empty(context_, revision, directives):
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
@@ -44,6 +50,14 @@ def run_migrations_online():
             logging.getLogger("alembic.env").info("No changes in schema detected.")
 
     with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a SQLite table to change its constraints: with foreign keys
+            # enforced, dropping the old copy of a table other rows refer to (course, user)
+            # fails. Off for the migration (the pragma only takes effect outside a
+            # transaction, hence before it begins), checked afterwards, then on again.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # ends SQLAlchemy's autobegun block; alembic begins its own
         context.configure(
             connection=connection,
             target_metadata=db.metadata,
@@ -53,7 +67,16 @@ def run_migrations_online():
             render_item=render_item,
         )
         with context.begin_transaction():
+            before = _dangling(connection) if sqlite else set()
             context.run_migrations()
+            broken = (_dangling(connection) if sqlite else set()) - before
+            if broken:
+                raise RuntimeError(
+                    f"the migration left rows pointing nowhere: {sorted(broken)[:5]}"
+                )
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 if context.is_offline_mode():
