@@ -37,6 +37,15 @@ def completed_with_a_failed_check(study) -> int:
     return enrollment_id
 
 
+def settled(page) -> None:
+    """The page a decision redirected to has loaded and desk.js has put the focus back where
+    the auditor was (on load, then a tick): keys pressed before that could land elsewhere, as
+    they did on a loaded CI box."""
+    page.wait_for_selector(".flash-success")
+    page.wait_for_load_state("load")
+    page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
+
+
 def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, fresh_app):
     if not database_url.startswith("sqlite"):
         pytest.skip("the desk's behaviour in a browser does not depend on the database")
@@ -72,13 +81,13 @@ def test_auditor_works_through_a_review_from_the_keyboard(study, database_url, f
         page.keyboard.press("c")
         page.keyboard.type("Same person, poor light")
         page.keyboard.press("Enter")
-        page.wait_for_selector(".flash-success")
+        settled(page)
         assert page.locator(".badge-eligible").count() == 1
 
         page.keyboard.press("r")
         page.keyboard.type("Spot check found a stand-in")
         page.keyboard.press("Control+Enter")
-        page.wait_for_selector(".flash-success")
+        settled(page)
         assert page.locator(".badge-ineligible").count() == 1
         context.close()
 
@@ -133,7 +142,7 @@ def test_desk_keeps_the_place_and_the_focus_after_an_action(study, database_url,
         page.keyboard.press("c")
         page.keyboard.type("Same person, poor light")
         page.keyboard.press("Enter")
-        page.wait_for_selector(".flash-success")
+        settled(page)
         page.wait_for_function(
             f"() => document.activeElement && document.activeElement.id === '{following}'"
         )
