@@ -79,6 +79,20 @@ SIGNED_IN_PAGES = {
         ("standards", "/admin/standards"),
         ("desk-queue", "/audit"),
         ("api-docs", "/api/docs"),
+        # the bureau's view (the dashboard has its own test, with charts and print)
+        ("stats-definitions", "/stats/definitions"),
+        ("stats-reports", "/stats/reports"),
+        ("stats-report", "/stats/reports/2026-11"),
+        ("stats-quarters", "/stats/quarters?year=2026"),
+        ("stats-exports", "/stats/exports"),
+        ("programmes", "/admin/programmes"),
+        ("targets", "/admin/targets"),
+        # English words are longer: the widest tables again in English
+        ("lang-en", "/lang/en?next=/stats/definitions"),
+        ("stats-report-en", "/stats/reports/2026-11"),
+        ("stats-quarters-en", "/stats/quarters?year=2026"),
+        ("stats-exports-en", "/stats/exports"),
+        ("targets-en", "/admin/targets"),
     ],
 }
 PASSWORDS = {"110105199003071239": "DemoTrainee2026", "demo-admin": "DemoAdmin2026"}
@@ -92,6 +106,7 @@ def test_signed_in_pages_fit_the_screen(browser, database_url, fresh_app, runner
     if not database_url.startswith("sqlite"):
         pytest.skip("layout does not depend on the database; runs on SQLite")
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    assert runner.invoke(args=["stats", "freeze", "--month", "2026-11"]).exit_code == 0
     with fresh_app.test_request_context():  # the demo trainee enrols in the demo course
         learning.enroll(identity.find_by_login(DEMO_TRAINEE["id_number"]), 1)
         db.session.commit()
