@@ -191,6 +191,8 @@ class Config:
     STATS_FREEZE_AT = env_str("STATS_FREEZE_AT", "monthly 1 01:00")
     # A finished export's download link works this long (seconds).
     STATS_EXPORT_LINK_TTL_S = env_int("STATS_EXPORT_LINK_TTL_S", 300)
+    # Export files (rosters name people) are deleted this long after they were requested.
+    STATS_EXPORT_KEEP_S = env_int("STATS_EXPORT_KEEP_S", 7 * 24 * 3600)
 
     # Videos from platforms.
     VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 4 * 1024**3)
@@ -361,6 +363,7 @@ POSITIVE_SETTINGS = (
     "DESK_QUEUE_REFRESH_S",
     "STATS_ROLLUP_S",
     "STATS_EXPORT_LINK_TTL_S",
+    "STATS_EXPORT_KEEP_S",
     "UPLOAD_ABANDONED_S",
     "SCHEDULE_HISTORY_RUNS",
     "CHECK_JUDGE_MAX_WAIT_S",

@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,9 +33,11 @@ from app.bureau import scope
 from app.bureau.models import Programme
 from app.catalog.models import Occupation
 from app.courses.models import Course
+from app.db import utcnow
 from app.errors import Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.identity.models import Role, User
+from app.jobs import schedule
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobStatus
 from app.labels import label
@@ -324,3 +326,35 @@ def open_for(
     )
     content_type = export.CSV_MEDIA_TYPE if item.format == "csv" else export.XLSX_MEDIA_TYPE
     return key, file_name(item.id, item.district, item.format), content_type
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+@schedule.register("purge_stats_exports", "EXPIRY_SWEEP_S")
+def purge_old_exports() -> int:
+    """Delete export files requested more than STATS_EXPORT_KEEP_S ago: a roster names
+    people, so it is kept only as long as staff need to fetch it. How many exports went."""
+    cutoff = utcnow() - timedelta(seconds=current_app.config["STATS_EXPORT_KEEP_S"])
+    store = media.storage()
+    ids = {
+        int(part)
+        for key in store.list(KEY_PREFIX)
+        if (part := key[len(KEY_PREFIX) :].split("/", 1)[0]).isdigit()
+    }
+    purged = 0
+    for export_id in sorted(ids):
+        entry = _entry(export_id)
+        if entry is not None and entry.at >= cutoff:
+            continue
+        store.delete_prefix(f"{KEY_PREFIX}{export_id}/")
+        audit.record(
+            "stats.export_purged",
+            actor=None,
+            subject_type="stats_export",
+            subject_id=export_id,
+            detail={"requested_at": entry.at.isoformat() if entry is not None else None},
+        )
+        db.session.commit()
+        purged += 1
+    return purged

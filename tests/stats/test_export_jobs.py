@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from datetime import timedelta
 
 import sqlalchemy as sa
 from openpyxl import load_workbook
@@ -157,3 +158,30 @@ def test_job_is_safe_to_rerun_and_writes_in_batches(fresh_app, monkeypatch):
     text = data.decode("utf-8-sig")
     assert len(text.strip().splitlines()) == 3
     assert masked(fresh_app, world["b1"])[world["b1"]][0] not in text
+
+
+def test_export_files_are_deleted_after_the_keeping_period(fresh_app, monkeypatch):
+    """Rosters name people: the schedule deletes each file once STATS_EXPORT_KEEP_S (7 days)
+    has passed since it was requested, and records that; a download then says it is gone."""
+    build(fresh_app)
+    with fresh_app.test_request_context():
+        admin = db.session.get(User, make_staff(fresh_app, Role.ADMIN, "admin1"))
+        ids = [exports_jobs.request_export(admin, A, fmt).subject_id for fmt in ("csv", "xlsx")]
+        db.session.commit()
+    with fresh_app.app_context():
+        for export_id in ids:
+            exports_jobs.run_export(export_id, lambda _: None)
+        requested = db.session.get(AuditEntry, ids[0]).at
+        keys = [exports_jobs.object_key(i, f) for i, f in zip(ids, ("csv", "xlsx"), strict=True)]
+        store = exports_jobs.media.storage()
+        monkeypatch.setattr(exports_jobs, "utcnow", lambda: requested + timedelta(days=6))
+        assert exports_jobs.purge_old_exports() == 0
+        assert all(store.exists(key) for key in keys)
+        monkeypatch.setattr(exports_jobs, "utcnow", lambda: requested + timedelta(days=8))
+        assert exports_jobs.purge_old_exports() == 2
+        assert not any(store.exists(key) for key in keys)
+        purged = db.session.scalars(
+            sa.select(AuditEntry.subject_id).where(AuditEntry.action == "stats.export_purged")
+        ).all()
+        assert sorted(purged) == sorted(str(i) for i in ids)
+        assert exports_jobs.purge_old_exports() == 0  # nothing left to delete
