@@ -24,6 +24,7 @@ from app.extensions import db
 from app.jobs.models import Job
 from tests.conftest import TEST_REDIS_URL, bearer, make_app, make_platform, service_missing
 from tests.courses.helpers import add_lesson, create_course, upload_whole
+from tests.jobs.waiting import job_done
 from tests.made_once import MADE_ONCE
 
 pytestmark = pytest.mark.slow
@@ -148,19 +149,6 @@ def assert_ready_once(app, lesson_id: int) -> None:
         db.session.remove()
 
 
-def job_done(app, lesson_id: int, timeout_s: float) -> None:
-    """Wait until the lesson's job row says done (or the time is up; the caller asserts)."""
-    deadline = time.monotonic() + timeout_s
-    with app.app_context():
-        while time.monotonic() < deadline:
-            job = db.session.scalars(sa.select(Job).where(Job.subject_id == lesson_id)).first()
-            if job is not None and job.status.value == "done":
-                break
-            db.session.remove()
-            time.sleep(0.1)
-        db.session.remove()
-
-
 def crash_and_recover(app, client, command, env, long_video, tmp_path):
     log = tmp_path / "worker.log"
     token = make_platform(app)
@@ -180,7 +168,7 @@ def crash_and_recover(app, client, command, env, long_video, tmp_path):
         wait_for(app, lesson_id, lambda status, *_: status == "ready", 180, log)
         # The lesson is ready when the pipeline commits it; the job's own outcome is written
         # just after, by the worker: stop it only once that is in.
-        job_done(app, lesson_id, 30)
+        job_done(app, Job.subject_id == lesson_id)
     finally:
         kill_group(worker)
     assert_ready_once(app, lesson_id)

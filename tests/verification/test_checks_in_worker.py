@@ -36,6 +36,7 @@ from tests.conftest import (
     multipart,
 )
 from tests.jobs.test_workers import CELERY_WORKER, empty_broker, kill_group, start, worker_env
+from tests.jobs.waiting import job_done
 from tests.learning.test_player_in_browser import (
     browser_page,
     camera_video,
@@ -434,6 +435,8 @@ def test_a_real_celery_worker_judges_an_answer(database_url, study, fresh_app, t
             shown = state(study, check["id"])
         assert shown["status"] == "passed", f"{shown}; worker log:\n{log.read_text()[-3000:]}"
         assert shown["code"] == "passed" and 0.44 <= shown["score"] <= 1
+        # The verdict commits first, the job's outcome just after: stop the worker after both.
+        job_done(fresh_app, Job.kind == KIND)
     finally:
         kill_group(worker)
         with web.app_context():
