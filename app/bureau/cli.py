@@ -8,6 +8,7 @@ import click
 
 from app.bureau import bp, programmes, service
 from app.extensions import db
+from app.stats.service import MAX_YEAR, MIN_YEAR
 from app.timeutil import today_local
 
 bp.cli.short_help = "Manage districts, programmes and targets."
@@ -32,7 +33,12 @@ def load_districts(path: Path) -> None:
 
 
 @bp.cli.command("programmes")
-@click.option("--year", type=int, default=None, help="The year (default: this year).")
+@click.option(
+    "--year",
+    type=click.IntRange(MIN_YEAR, MAX_YEAR),
+    default=None,
+    help="The year (default: this year).",
+)
 def list_programmes(year: int | None) -> None:
     """List a year's special programmes with their targets and budgets."""
     year = year or today_local().year

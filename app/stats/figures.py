@@ -50,9 +50,11 @@ class Source:
 
     from_: Any  # a FromClause (a join)
     when: Any  # the column whose time puts a record in a period
-    district: Any
-    programme: Any
     value: Any  # the aggregate
+    # A trainee's records: the trainee's district now, the enrolment's programme (the joins
+    # of such a source bring in User and Enrollment).
+    district: Any = field(default_factory=lambda: User.district_code)
+    programme: Any = field(default_factory=lambda: Enrollment.programme_id)
     where: tuple[Any, ...] = ()
     # A stock (how many exist at the end of the period) rather than a flow within it.
     stock: bool = False
@@ -126,8 +128,6 @@ def _enrolments() -> Source:
     return Source(
         from_=_trainee_join(Enrollment.__table__, Enrollment.trainee_id),
         when=Enrollment.created_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.count(Enrollment.id),
     )
 
@@ -136,8 +136,6 @@ def _trainees() -> Source:
     return Source(
         from_=_trainee_join(Enrollment.__table__, Enrollment.trainee_id),
         when=Enrollment.created_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.count(sa.distinct(Enrollment.trainee_id)),
     )
 
@@ -146,8 +144,6 @@ def _online_trainings() -> Source:
     return Source(
         from_=_trainee_join(Enrollment.__table__, Enrollment.trainee_id),
         when=Enrollment.completed_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.count(Enrollment.id),
     )
 
@@ -173,8 +169,6 @@ def _subsidised_trainings() -> Source:
     return Source(
         from_=from_,
         when=Decision.decided_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.count(sa.distinct(Decision.enrollment_id)),
         where=where,
     )
@@ -185,8 +179,6 @@ def _subsidy_yuan() -> Source:
     return Source(
         from_=from_,
         when=Decision.decided_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.coalesce(sa.func.sum(Decision.amount_yuan), 0),
         where=where,
     )
@@ -201,8 +193,6 @@ def _class_hours() -> Source:
     return Source(
         from_=_session_join(),
         when=StudySession.started_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.coalesce(sa.func.sum(StudySession.credited_s), 0) / 3600.0,
     )
 
@@ -218,8 +208,6 @@ def _verified_hours() -> Source:
     return Source(
         from_=_check_join(),
         when=Check.answered_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.coalesce(sa.func.sum(Check.settled_s), 0) / 3600.0,
         where=(Check.status == CheckStatus.PASSED,),
     )
@@ -231,8 +219,6 @@ def _checks(status: CheckStatus) -> Callable[[], Source]:
             from_=_check_join(),
             # An unanswered check fails when it expires.
             when=sa.func.coalesce(Check.answered_at, Check.expires_at),
-            district=User.district_code,
-            programme=Enrollment.programme_id,
             value=sa.func.count(Check.id),
             where=(Check.status == status,),
         )
@@ -245,8 +231,6 @@ def _certificates() -> Source:
     return Source(
         from_=_trainee_join(base, Certificate.user_id),
         when=Certificate.issued_at,
-        district=User.district_code,
-        programme=Enrollment.programme_id,
         value=sa.func.count(Certificate.id),
         where=(Certificate.revoked_at.is_(None),),
     )

@@ -192,5 +192,7 @@ def test_the_command_lists_a_years_programmes(client, fresh_app, runner):
     assert listed.exit_code == 0, listed.output
     assert "贫困劳动力" in listed.output and "15,000" in listed.output
     assert "鲁渝协作 (part of 贫困劳动力)" in listed.output
+    refused = runner.invoke(args=["bureau", "programmes", "--year", "99999"])
+    assert refused.exit_code == 2 and "--year" in refused.output
     empty = runner.invoke(args=["bureau", "programmes", "--year", "2030"])
     assert "no programmes for 2030" in empty.output

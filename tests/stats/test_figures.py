@@ -486,6 +486,9 @@ def test_rolling_up_again_writes_the_same_rows_and_follows_changed_records(fresh
 def test_the_command_and_the_schedule_task_roll_up(fresh_app, world, runner, monkeypatch):
     result = runner.invoke(args=["stats", "rollup", "--year", str(YEAR)])
     assert result.exit_code == 0, result.output
+    for bad in ("99999", "abc"):  # a usage error naming the option, not a traceback
+        refused = runner.invoke(args=["stats", "rollup", "--year", bad])
+        assert refused.exit_code == 2 and "--year" in refused.output, refused.output
     assert stored(fresh_app)[("enrolments", "2026", "", 0)] == 7
     from app.jobs import schedule
 
